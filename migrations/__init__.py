@@ -1,0 +1,1 @@
+"""Alembic migrations of the status database (shipped in the wheel as ``orchestrator.migrations``)."""

@@ -1,0 +1,246 @@
+"""Settings: one TOML file, every key overridable by an environment variable.
+
+The naming rule: the key ``[section] name`` is also read from ``ORCHESTRATOR_SECTION_NAME``
+(upper case), e.g. ``[api] base_url`` ← ``ORCHESTRATOR_API_BASE_URL``. The environment wins over
+the file; CLI flags win over both. A key we do not know, or a value of the wrong type or range, is
+a :class:`ConfigError` that names the key and where it came from, so a typo never silently falls
+back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from orchestrator.errors import ConfigError
+
+ENV_PREFIX = "ORCHESTRATOR_"
+#: ``[api] base_url`` value that makes the daemon start the built-in emulator in-process.
+EMBEDDED_EMULATOR = "emulator"
+
+AuthMode = Literal["none", "api_key", "adc"]
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """Process-wide behaviour."""
+
+    #: Short lowercase tag mixed into every tuned-model id we derive, so two installations (or two
+    #: users of one project) never pick the same id. Empty: generated once and kept in the database.
+    installation_id: str = ""
+    log_level: LogLevel = "info"
+    #: ``auto`` is readable console output on a TTY and JSON lines otherwise.
+    log_format: LogFormat = "auto"
+    #: Seconds a graceful stop waits for in-flight requests before abandoning them (they are safe to
+    #: abandon: every step is committed before its side effect and repeated idempotently on restart).
+    shutdown_grace: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolSettings:
+    """The folder tree users drop job files into."""
+
+    path: Path = Path("spool")
+    #: Seconds between full rescans of the inbox; file events only wake the daemon early.
+    rescan_interval: float = 5.0
+    #: Files larger than this are rejected unread.
+    max_file_bytes: int = 64 * 1024 * 1024
+    #: Use inotify (watchfiles) to notice new files at once; the rescan still guarantees correctness.
+    watch: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """The SQLite status database."""
+
+    path: Path = Path("orchestrator.db")
+    #: Seconds a connection waits for a lock before failing with "database is locked".
+    busy_timeout: float = 10.0
+    #: Checkpoint (TRUNCATE) the WAL when it grows past this many bytes.
+    wal_checkpoint_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """How to reach the Gemini API (or the emulator)."""
+
+    #: ``emulator`` starts the built-in emulator on a free loopback port; otherwise a URL such as
+    #: ``https://generativelanguage.googleapis.com``.
+    base_url: str = EMBEDDED_EMULATOR
+    #: ``none`` (emulator), ``api_key`` (read from the environment variable ``api_key_env``, sent as
+    #: ``x-goog-api-key``) or ``adc`` (google-auth application default credentials).
+    auth: AuthMode = "none"
+    api_key_env: str = "GEMINI_API_KEY"
+    #: Sent as ``x-goog-user-project`` with ADC user credentials (the quota project).
+    quota_project: str = ""
+    #: Seconds for one HTTP request, connect to last byte.
+    timeout: float = 30.0
+    #: Requests in flight at once, across all jobs.
+    max_in_flight: int = 16
+    #: Requests per second across all calls; 0 means no limit.
+    requests_per_second: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """When and how often jobs are submitted and polled."""
+
+    #: Remote jobs (submitting, running, cancelling) at once: the project's tuning quota.
+    max_active_jobs: int = 4
+    #: Bounds on the time between two polls of one running operation, in seconds.
+    poll_min_interval: float = 10.0
+    poll_max_interval: float = 60.0
+    #: Exponential back-off after an error: base and cap, in seconds (full jitter).
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    #: Seconds a step (one submit, one poll) is leased to this process.
+    lease_seconds: float = 60.0
+    #: A running job with no new step for this many seconds is cancelled and failed; 0 disables.
+    stall_timeout: float = 0.0
+    #: A job running longer than this many seconds is cancelled and failed; 0 disables.
+    max_run_time: float = 0.0
+    #: Delete the tuned model of a cancelled job (the API's advice for cancelled tunings).
+    delete_cancelled_models: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorSettingsSection:
+    """The built-in emulator, used when ``[api] base_url = "emulator"``."""
+
+    #: Simulated seconds per training step.
+    step_seconds: float = 2.0
+    #: Simulated seconds per real second (10 runs ten times faster).
+    time_scale: float = 1.0
+    #: Seed of the simulated loss curves and generated ids.
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings, one frozen section per part of the daemon."""
+
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    emulator: EmulatorSettingsSection = field(default_factory=EmulatorSettingsSection)
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (when given) and the environment into validated settings.
+
+    Relative paths in the file are resolved against the file's folder, so a config works from any
+    working directory.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(source, "", "file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    base_dir = path.parent if path is not None else Path.cwd()
+    sections: dict[str, Any] = {}
+    section_types = _field_types(Settings)
+    for section in fields(Settings):
+        section_cls = section_types[section.name]
+        file_values = raw.pop(section.name, {})
+        if not isinstance(file_values, dict):
+            raise ConfigError(source, section.name, "must be a table")
+        values = _section_values(section.name, section_cls, file_values, source, environ, base_dir)
+        sections[section.name] = section_cls(**values)
+    for unknown in raw:
+        raise ConfigError(source, unknown, f"unknown section (known: {', '.join(f.name for f in fields(Settings))})")
+    return Settings(**sections)
+
+
+def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """Settings with some keys replaced, e.g. from CLI flags: ``with_overrides(s, api={"auth": "none"})``."""
+    changed = {}
+    for name, values in sections.items():
+        section = getattr(settings, name)
+        checked = {key: _coerce(f"{name}.{key}", _field_types(type(section))[key], value, "command line")
+                   for key, value in values.items() if value is not None}
+        changed[name] = replace(section, **checked)
+    return replace(settings, **changed)
+
+
+def _section_values(
+    name: str, cls: type, file_values: dict[str, Any], source: str, environ: Mapping[str, str], base_dir: Path
+) -> dict[str, Any]:
+    types_by_key = _field_types(cls)
+    for key in file_values:
+        if key not in types_by_key:
+            raise ConfigError(source, f"{name}.{key}", f"unknown key (known: {', '.join(types_by_key)})")
+    values: dict[str, Any] = {}
+    for key, annotation in types_by_key.items():
+        env_name = f"{ENV_PREFIX}{name}_{key}".upper()
+        if env_name in environ:
+            values[key] = _coerce(f"{name}.{key}", annotation, environ[env_name], f"environment {env_name}")
+        elif key in file_values:
+            value = _coerce(f"{name}.{key}", annotation, file_values[key], source)
+            if isinstance(value, Path) and not value.is_absolute():
+                value = base_dir / value
+            values[key] = value
+    return values
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _coerce(key: str, annotation: Any, value: Any, source: str) -> Any:
+    """Check ``value`` against the field's type; strings (from the environment) are parsed."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(source, key, f"must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+        return value
+    if annotation is bool:
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        if not isinstance(value, bool):
+            raise ConfigError(source, key, f"must be true or false, not {value!r}")
+        return value
+    if annotation in (int, float):
+        number = _number(key, annotation, value, source)
+        if number < 0:
+            raise ConfigError(source, key, f"must not be negative, got {number}")
+        return number
+    if annotation is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(source, key, f"must be a non-empty path string, not {value!r}")
+        return Path(value).expanduser()
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(source, key, f"must be a string, not {value!r}")
+        return value
+    raise TypeError(f"no coercion for {annotation!r}")  # a programming error in the dataclasses above
+
+
+def _number(key: str, annotation: type, value: Any, source: str) -> int | float:
+    if isinstance(value, str):
+        try:
+            value = int(value) if annotation is int else float(value)
+        except ValueError:
+            raise ConfigError(source, key, f"must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or (annotation is int and isinstance(value, float)):
+        raise ConfigError(source, key, f"must be {'an integer' if annotation is int else 'a number'}, not {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(source, key, f"must be finite, not {value!r}")
+    return annotation(value)  # type: ignore[no-any-return]
+

@@ -1,0 +1,99 @@
+"""The job lifecycle as data: states, the allowed transitions, and the value objects of a job.
+
+Pure: nothing here does I/O. The store enforces the same table with guarded UPDATEs, so a
+terminal state can never be left (promise 4) even if two code paths race.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class JobState(enum.StrEnum):
+    """Where a job stands. The values are what the status database stores."""
+
+    QUEUED = "queued"  #: recorded, waiting for a free slot to submit
+    SUBMITTING = "submitting"  #: tuned-model id fixed and committed; create in progress or unclear
+    RUNNING = "running"  #: the API accepted the create; the operation name is recorded
+    CANCELLING = "cancelling"  #: cancel sent (or to be sent) to the API; polling to its real end
+    SUCCEEDED = "succeeded"  #: the operation ended with a tuned model (ACTIVE)
+    FAILED = "failed"  #: the API refused or the tuning failed; the API's words are recorded
+    CANCELLED = "cancelled"  #: cancelled before submission, or the operation ended CANCELLED
+
+
+TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELLED}),
+    JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.FAILED}),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLING}),
+    JobState.CANCELLING: frozenset({JobState.CANCELLED, JobState.SUCCEEDED, JobState.FAILED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+TERMINAL: frozenset[JobState] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+#: States in which a remote tuning job may exist and counts against the active-job cap.
+REMOTE_ACTIVE: frozenset[JobState] = frozenset({JobState.SUBMITTING, JobState.RUNNING, JobState.CANCELLING})
+
+
+def can_transition(current: JobState, new: JobState) -> bool:
+    """Whether the lifecycle allows moving from ``current`` to ``new``."""
+    return new in TRANSITIONS[current]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One training step as the API reports it (``TuningSnapshot``)."""
+
+    step: int
+    epoch: int
+    mean_loss: float
+    compute_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job row, one attribute per column of the ``jobs`` table (documented in store/schema.py)."""
+
+    id: str
+    job_key: str
+    state: JobState
+    priority: int
+    display_name: str | None
+    base_model: str
+    tuned_model_id: str
+    labels: str
+    source_file: str
+    intake_id: str
+    operation_name: str | None
+    remote_state: str | None
+    total_steps: int | None
+    completed_steps: int
+    last_loss: float | None
+    attempts: int
+    next_check_at: datetime | None
+    last_error: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+    cancel_reason: str | None
+    cancel_sent_at: datetime | None
+    max_run_time: float | None
+    stall_timeout: float | None
+    error_code: int | None
+    error_status: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    started_at: datetime | None
+    last_progress_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def tuned_model_name(self) -> str:
+        """The API resource name of the job's tuned model."""
+        return f"tunedModels/{self.tuned_model_id}"

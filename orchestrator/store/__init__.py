@@ -1,0 +1,54 @@
+"""The status database: the only package that speaks SQL.
+
+``open_store`` gives the daemon its single writer (after applying migrations); ``open_reader``
+gives the CLI and status pages read-only connections that never block the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from orchestrator.config import DatabaseSettings
+from orchestrator.store.reader import JobDetail, StatusReader
+from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore, create_engine
+
+__all__ = ["DuplicateJob", "JobDetail", "NewJob", "SqlStore", "StatusReader", "migrate", "open_reader", "open_store"]
+
+
+def migrate(path: Path, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
+    config.attributes["database_url"] = f"sqlite:///{path.resolve()}"
+    command.upgrade(config, revision)
+
+
+@asynccontextmanager
+async def open_store(settings: DatabaseSettings) -> AsyncIterator[SqlStore]:
+    """The migrated database's writer."""
+    await asyncio.to_thread(migrate, settings.path)
+    store = SqlStore(create_engine(settings.path, settings.busy_timeout))
+    try:
+        yield store
+    finally:
+        await store.dispose()
+
+
+@asynccontextmanager
+async def open_reader(settings: DatabaseSettings) -> AsyncIterator[StatusReader]:
+    """A read-only view of the database; fails clearly when the daemon has not created it yet."""
+    if not settings.path.exists():
+        raise FileNotFoundError(f"no status database at {settings.path} (has the daemon run yet?)")
+    engine = create_engine(settings.path, settings.busy_timeout, read_only=True)
+    try:
+        yield StatusReader(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,115 @@
+"""StatusReader: the read side of the status database, for the CLI and status pages.
+
+It opens the file read-only and keeps each read to one short transaction, so a person running
+``orchestrator status`` in a loop never stalls the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.store.schema import events, job_specs, jobs, snapshots
+from orchestrator.store.sql import job_from_row
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of a job's timeline."""
+
+    at: str
+    from_state: str | None
+    to_state: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    """Everything ``orchestrator show`` prints about one job."""
+
+    job: Job
+    example_count: int
+    file_bytes: int
+    hyperparameters: Mapping[str, Any]
+    events: tuple[Event, ...]
+    snapshots: tuple[Snapshot, ...]
+
+
+class StatusReader:
+    """Read-only queries over jobs, their events and snapshots."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list_jobs(
+        self, states: Collection[JobState] = (), labels: Mapping[str, str] | None = None, limit: int = 1000
+    ) -> list[Job]:
+        """Jobs, newest first, optionally only in ``states`` and carrying every label in ``labels``."""
+        query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+        if states:
+            query = query.where(jobs.c.state.in_([s.value for s in states]))
+        for key, value in (labels or {}).items():
+            query = query.where(func.json_extract(jobs.c.labels, f'$."{key}"') == value)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [job_from_row(r) for r in rows]
+
+    async def resolve(self, ref: str) -> Job:
+        """The job named by an id, a unique id prefix, or a job key."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(jobs).where(or_(jobs.c.id.startswith(ref, autoescape=True), jobs.c.job_key == ref)).limit(2)
+                )
+            ).all()
+        if not rows:
+            raise OrchestratorError(f"no job matches {ref!r}")
+        if len(rows) > 1:
+            raise OrchestratorError(f"{ref!r} matches several jobs; give more of the id")
+        return job_from_row(rows[0])
+
+    async def detail(self, ref: str) -> JobDetail:
+        """The full record of one job."""
+        job = await self.resolve(ref)
+        async with self._engine.connect() as conn:
+            spec = (
+                await conn.execute(
+                    select(job_specs.c.example_count, job_specs.c.file_bytes, job_specs.c.body).where(
+                        job_specs.c.job_id == job.id
+                    )
+                )
+            ).one()
+            event_rows = (
+                await conn.execute(select(events).where(events.c.job_id == job.id).order_by(events.c.id))
+            ).all()
+            snapshot_rows = (
+                await conn.execute(select(snapshots).where(snapshots.c.job_id == job.id).order_by(snapshots.c.step))
+            ).all()
+        body = json.loads(spec.body)
+        return JobDetail(
+            job=job,
+            example_count=spec.example_count,
+            file_bytes=spec.file_bytes,
+            hyperparameters=body.get("tuningTask", {}).get("hyperparameters", {}),
+            events=tuple(
+                Event(at=r.at.isoformat(), from_state=r.from_state, to_state=r.to_state, detail=json.loads(r.detail))
+                for r in event_rows
+            ),
+            snapshots=tuple(
+                Snapshot(step=r.step, epoch=r.epoch, mean_loss=r.mean_loss, compute_time=r.compute_time)
+                for r in snapshot_rows
+            ),
+        )
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))).all()
+        return {JobState(state): int(count) for state, count in rows}

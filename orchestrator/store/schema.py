@@ -1,0 +1,139 @@
+"""The status database schema: tables as SQLAlchemy Core objects, views as SQL.
+
+This is the schema Alembic compares the migrations against (``alembic check``), and the one the
+README documents: people query it directly, so it changes only through migrations. Timestamps are
+ISO-8601 UTC text (``2026-11-21 09:30:00.123456``) so that sqlite3, Datasette and pandas read them
+without help. Training data lives in ``job_specs``, apart from ``jobs``, so status queries stay fast.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Column,
+        Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+from orchestrator.jobs import JobState
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, naive UTC ISO text in SQLite (what SQL tools expect)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+_STATES = ", ".join(f"'{s.value}'" for s in JobState)
+_TERMINAL = ", ".join(f"'{s.value}'" for s in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED))
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Text, primary_key=True, comment="short job id, shown by the CLI"),
+    Column("job_key", Text, nullable=False, unique=True, comment="idempotency key: orchestrator.job_key or sha256"),
+    Column("state", Text, nullable=False, comment="lifecycle state (see jobs.JobState)"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("display_name", Text),
+    Column("base_model", Text, nullable=False),
+    Column("tuned_model_id", Text, nullable=False, unique=True, comment="fixed before the first create"),
+    Column("labels", Text, nullable=False, server_default="{}", comment="JSON object of string labels"),
+    Column("source_file", Text, nullable=False, comment="name of the dropped file"),
+    Column("intake_id", Text, nullable=False, unique=True, comment="claim token of the intake that recorded it"),
+    Column("operation_name", Text, comment="tunedModels/{id}/operations/{op} once the create landed"),
+    Column("remote_state", Text, comment="the API's TunedModel.state as last seen"),
+    Column("total_steps", Integer),
+    Column("completed_steps", Integer, nullable=False, server_default="0"),
+    Column("last_loss", Float, comment="meanLoss of the latest snapshot"),
+    Column("attempts", Integer, nullable=False, server_default="0", comment="consecutive failed tries of this step"),
+    Column("next_check_at", UtcDateTime, comment="when the scheduler next looks at the job (null: never)"),
+    Column("last_error", Text, comment="the latest retried error, cleared on success"),
+    Column("lease_owner", Text, comment="process instance working on the job's current step"),
+    Column("lease_expires_at", UtcDateTime),
+    Column("cancel_requested", Boolean, nullable=False, server_default="0"),
+    Column("cancel_reason", Text, comment="user | deadline | stalled, once a cancel is under way"),
+    Column("cancel_sent_at", UtcDateTime),
+    Column("max_run_time", Float, comment="seconds; null: the daemon's default"),
+    Column("stall_timeout", Float, comment="seconds; null: the daemon's default"),
+    Column("error_code", Integer, comment="google.rpc code or HTTP status of the final error"),
+    Column("error_status", Text, comment="the API's status name, e.g. INVALID_ARGUMENT"),
+    Column("error_message", Text, comment="the API's own words, or the daemon's reason"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("submitted_at", UtcDateTime, comment="first create call"),
+    Column("started_at", UtcDateTime, comment="create accepted (state running)"),
+    Column("last_progress_at", UtcDateTime, comment="last time completed_steps grew"),
+    Column("finished_at", UtcDateTime),
+    CheckConstraint(f"state IN ({_STATES})", name="ck_jobs_state"),
+    CheckConstraint(f"NOT (cancel_requested AND state IN ({_TERMINAL}))", name="ck_jobs_cancel_not_terminal"),
+)
+Index("ix_jobs_due", jobs.c.state, jobs.c.next_check_at)
+
+job_specs = Table(
+    "job_specs",
+    metadata,
+    Column("job_id", Text, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("body", Text, nullable=False, comment="the tunedModels.create request body (JSON)"),
+    Column("example_count", Integer, nullable=False),
+    Column("file_sha256", Text, nullable=False),
+    Column("file_bytes", Integer, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("job_id", Text, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("mean_loss", Float, nullable=False),
+    Column("compute_time", Text, comment="the API's computeTime (RFC 3339)"),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Text, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("from_state", Text, comment="null for the event that created the job"),
+    Column("to_state", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}", comment="JSON: why, and the API's words"),
+)
+Index("ix_events_job", events.c.job_id, events.c.id)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: Views, created by the migrations (their SQL lives there, frozen with the revision that made them):
+#: ``job_status`` answers "what is happening" in one SELECT; ``loss_curve`` lists every snapshot.
+VIEW_NAMES: tuple[str, ...] = ("job_status", "loss_curve")

@@ -1,0 +1,400 @@
+"""SqlStore: the status database on SQLite through SQLAlchemy's async engine.
+
+The rules it keeps (DESIGN.md, "SQLite"): WAL so readers never block the writer; synchronous=FULL so
+a committed tuned-model id survives a power cut; one writer connection; ``BEGIN IMMEDIATE`` so a
+write transaction takes the lock up front instead of failing half-way; a busy timeout; and no
+transaction is ever held across an HTTP call (each method is one short transaction).
+
+Every job write is a compare-and-set on (id, state, lease owner): a stale actor's write matches no
+row and raises :class:`StaleWrite` instead of being applied.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, event, func, insert, or_, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from orchestrator.errors import OrchestratorError, StaleWrite
+from orchestrator.jobs import REMOTE_ACTIVE, TERMINAL, Job, JobState, Snapshot, can_transition
+from orchestrator.store.schema import events, job_specs, jobs, meta, snapshots
+
+log = structlog.get_logger(__name__)
+
+_DUE_STATES = (JobState.SUBMITTING, JobState.RUNNING, JobState.CANCELLING)
+
+
+class DuplicateJob(OrchestratorError):
+    """A job with this idempotency key (or tuned-model id) is already recorded."""
+
+    def __init__(self, what: str, value: str, existing_job_id: str) -> None:
+        self.existing_job_id = existing_job_id
+        super().__init__(f"duplicate {what} {value!r}: already recorded as job {existing_job_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the intake records for one accepted job file."""
+
+    job_key: str
+    priority: int
+    display_name: str | None
+    base_model: str
+    tuned_model_id: str
+    labels: Mapping[str, str]
+    source_file: str
+    intake_id: str
+    max_run_time: float | None
+    stall_timeout: float | None
+    body: Mapping[str, Any]
+    example_count: int
+    total_steps: int | None
+    file_sha256: str
+    file_bytes: int
+
+
+def sqlite_url(path: Path, *, read_only: bool = False) -> str:
+    """The SQLAlchemy URL of the database file; read-only opens it with ``mode=ro``."""
+    if read_only:
+        return f"sqlite+aiosqlite:///file:{path.resolve()}?mode=ro&uri=true"
+    return f"sqlite+aiosqlite:///{path.resolve()}"
+
+
+def _configure_connection(engine: AsyncEngine, busy_timeout: float, *, read_only: bool) -> None:
+    """Pragmas on every new connection, and ``BEGIN IMMEDIATE`` for writers.
+
+    The driver's own transaction handling is switched off (``isolation_level = None``) so that the
+    ``begin`` hook below decides how a transaction starts.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def create_engine(path: Path, busy_timeout: float, *, read_only: bool = False) -> AsyncEngine:
+    """An engine with the pragmas above; a writer engine holds exactly one connection."""
+    engine = create_async_engine(
+        sqlite_url(path, read_only=read_only),
+        pool_size=1 if not read_only else 2,
+        max_overflow=0,
+    )
+    _configure_connection(engine, busy_timeout, read_only=read_only)
+    return engine
+
+
+def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
+    """A :class:`Job` from a ``jobs`` row."""
+    values = dict(row._mapping) if isinstance(row, Row) else dict(row)
+    values["state"] = JobState(values["state"])
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    return Job(**values)
+
+
+def new_job_id() -> str:
+    """A short random id users can type (48 bits: collisions are negligible at millions of jobs)."""
+    return secrets.token_hex(6)
+
+
+class SqlStore:
+    """The daemon's side of the database: the writer."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.begin() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        """Close the connection."""
+        await self._engine.dispose()
+
+    # -- installation -------------------------------------------------------------------------
+
+    async def get_or_set_meta(self, key: str, default: str) -> str:
+        """The value stored under ``key``, storing ``default`` first if there is none."""
+        async with self._write() as conn:
+            await conn.execute(sqlite_insert(meta).values(key=key, value=default).on_conflict_do_nothing())
+            value = await conn.scalar(select(meta.c.value).where(meta.c.key == key))
+        assert value is not None
+        return str(value)
+
+    async def release_all_leases(self) -> int:
+        """Forget every lease: called at start-up while we hold the daemon lock, so they are stale."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(jobs).where(jobs.c.lease_owner.is_not(None)).values(lease_owner=None, lease_expires_at=None)
+            )
+        return int(result.rowcount or 0)
+
+    # -- intake -------------------------------------------------------------------------------
+
+    async def add_job(self, new: NewJob, now: datetime) -> Job:
+        """Record a queued job, its spec and its first event in one transaction.
+
+        Raises :class:`DuplicateJob` when the idempotency key or the tuned-model id is taken.
+        """
+        job_id = new_job_id()
+        async with self._write() as conn:
+            for column, value, what in (
+                (jobs.c.job_key, new.job_key, "job key"),
+                (jobs.c.tuned_model_id, new.tuned_model_id, "tuned model id"),
+            ):
+                existing = await conn.scalar(select(jobs.c.id).where(column == value))
+                if existing is not None:
+                    raise DuplicateJob(what, value, existing)
+            row = (
+                await conn.execute(
+                    insert(jobs)
+                    .values(
+                        id=job_id,
+                        job_key=new.job_key,
+                        state=JobState.QUEUED.value,
+                        priority=new.priority,
+                        display_name=new.display_name,
+                        base_model=new.base_model,
+                        tuned_model_id=new.tuned_model_id,
+                        labels=json.dumps(dict(new.labels), sort_keys=True),
+                        source_file=new.source_file,
+                        intake_id=new.intake_id,
+                        total_steps=new.total_steps,
+                        max_run_time=new.max_run_time,
+                        stall_timeout=new.stall_timeout,
+                        next_check_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(*jobs.c)
+                )
+            ).one()
+            await conn.execute(
+                insert(job_specs).values(
+                    job_id=job_id,
+                    body=json.dumps(new.body, ensure_ascii=False, separators=(",", ":")),
+                    example_count=new.example_count,
+                    file_sha256=new.file_sha256,
+                    file_bytes=new.file_bytes,
+                )
+            )
+            await conn.execute(
+                insert(events).values(
+                    job_id=job_id, at=now, from_state=None, to_state=JobState.QUEUED.value,
+                    detail=json.dumps({"source_file": new.source_file}),
+                )
+            )
+        return job_from_row(row)
+
+    async def job_by_intake_id(self, intake_id: str) -> Job | None:
+        """The job an intake claim recorded, if it got that far (for finishing a crashed intake)."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.intake_id == intake_id))).one_or_none()
+        return None if row is None else job_from_row(row)
+
+    # -- scheduler ----------------------------------------------------------------------------
+
+    async def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, queued_limit: int) -> list[Job]:
+        """Lease up to ``limit`` jobs whose next check is due, at most ``queued_limit`` of them queued.
+
+        Queued jobs are taken by priority, then age; the cap on them is how the active-job limit is
+        kept. A job leased by someone else is skipped until the lease expires.
+        """
+        free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < now)
+        due = and_(jobs.c.next_check_at <= now, free)
+        async with self._write() as conn:
+            active_ids = (
+                await conn.execute(
+                    select(jobs.c.id)
+                    .where(jobs.c.state.in_([s.value for s in _DUE_STATES]), due)
+                    .order_by(jobs.c.next_check_at)
+                    .limit(limit)
+                )
+            ).scalars().all()
+            queued_ids: Sequence[str] = []
+            room = min(queued_limit, limit - len(active_ids))
+            if room > 0:
+                queued_ids = (
+                    await conn.execute(
+                        select(jobs.c.id)
+                        .where(jobs.c.state == JobState.QUEUED.value, due)
+                        .order_by(jobs.c.priority.desc(), jobs.c.created_at, jobs.c.id)
+                        .limit(room)
+                    )
+                ).scalars().all()
+            ids = [*active_ids, *queued_ids]
+            if not ids:
+                return []
+            rows = (
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id.in_(ids))
+                    .values(lease_owner=owner, lease_expires_at=now + lease)
+                    .returning(*jobs.c)
+                )
+            ).all()
+        return [job_from_row(r) for r in rows]
+
+    async def count_remote_active(self) -> int:
+        """Jobs that hold (or may hold) a remote tuning job: the active-job cap counts these."""
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                select(func.count()).select_from(jobs).where(jobs.c.state.in_([s.value for s in REMOTE_ACTIVE]))
+            )
+        return int(count or 0)
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest next check of any unfinished job, to know how long the scheduler may sleep."""
+        async with self._engine.connect() as conn:
+            value: datetime | None = await conn.scalar(
+                select(func.min(jobs.c.next_check_at)).where(jobs.c.state.not_in([s.value for s in TERMINAL]))
+            )
+        return value
+
+    async def request_body(self, job_id: str) -> dict[str, Any]:
+        """The create request body recorded for the job."""
+        async with self._engine.connect() as conn:
+            body = await conn.scalar(select(job_specs.c.body).where(job_specs.c.job_id == job_id))
+        if body is None:
+            raise OrchestratorError(f"job {job_id} has no recorded spec")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    async def commit_step(
+        self,
+        job: Job,
+        owner: str,
+        now: datetime,
+        *,
+        to: JobState | None = None,
+        detail: Mapping[str, Any] | None = None,
+        snapshots_seen: Sequence[Snapshot] = (),
+        release: bool = True,
+        **values: Any,
+    ) -> Job:
+        """Write the outcome of one step of ``job``: the one write primitive of the scheduler.
+
+        Compare-and-set on (id, state, lease owner); optionally moves the state (with its event row),
+        records snapshots idempotently (one row per job and step, first report wins), sets other
+        columns, and releases the lease. All in one transaction.
+        """
+        if to is not None and not can_transition(job.state, to):
+            raise StaleWrite(job.id, job.state.value, to.value)
+        changes: dict[str, Any] = {**values, "updated_at": now}
+        if to is not None:
+            changes["state"] = to.value
+            if to in TERMINAL:
+                changes.update(finished_at=now, next_check_at=None, cancel_requested=False)
+        if release:
+            changes.update(lease_owner=None, lease_expires_at=None)
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job.id, jobs.c.state == job.state.value, jobs.c.lease_owner == owner)
+                    .values(**changes)
+                    .returning(*jobs.c)
+                )
+            ).one_or_none()
+            if row is None:
+                raise StaleWrite(job.id, job.state.value, (to or job.state).value)
+            if snapshots_seen:
+                await conn.execute(
+                    sqlite_insert(snapshots).on_conflict_do_nothing(),
+                    [
+                        {"job_id": job.id, "step": s.step, "epoch": s.epoch, "mean_loss": s.mean_loss,
+                         "compute_time": s.compute_time, "recorded_at": now}
+                        for s in snapshots_seen
+                    ],
+                )
+            if to is not None:
+                await conn.execute(
+                    insert(events).values(
+                        job_id=job.id, at=now, from_state=job.state.value, to_state=to.value,
+                        detail=json.dumps(dict(detail or {}), default=str),
+                    )
+                )
+        return job_from_row(row)
+
+    async def recorded_steps(self, job_id: str) -> int:
+        """The highest snapshot step recorded for the job (0 if none): polls skip what is stored."""
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(func.max(snapshots.c.step)).where(snapshots.c.job_id == job_id))
+        return int(value or 0)
+
+    # -- users (CLI) --------------------------------------------------------------------------
+
+    async def request_cancel(self, job_id: str, now: datetime) -> Job:
+        """Cancel a job as a user asked: queued jobs at once, others through the scheduler.
+
+        A queued job moves straight to cancelled (a compare-and-set on the state, so a scheduler
+        that is just submitting it loses its own write instead). Submitting and running jobs get
+        the ``cancel_requested`` flag and are looked at now; the scheduler sends ``:cancel`` once
+        the operation exists.
+        """
+        async with self._write() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).one_or_none()
+            if row is None:
+                raise OrchestratorError(f"no job {job_id}")
+            job = job_from_row(row)
+            if job.state in TERMINAL or job.state is JobState.CANCELLING or job.cancel_requested:
+                return job
+            if job.state is JobState.QUEUED:
+                changes: dict[str, Any] = {
+                    "state": JobState.CANCELLED.value, "finished_at": now, "next_check_at": None,
+                    "lease_owner": None, "lease_expires_at": None,
+                }
+                to_state = JobState.CANCELLED.value
+            else:
+                changes = {"cancel_requested": True, "next_check_at": now}
+                to_state = job.state.value
+            changes["updated_at"] = now
+            updated = (
+                await conn.execute(
+                    update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
+                    .values(**changes).returning(*jobs.c)
+                )
+            ).one()
+            await conn.execute(
+                insert(events).values(
+                    job_id=job_id, at=now, from_state=job.state.value, to_state=to_state,
+                    detail=json.dumps({"reason": "cancel requested by user"}),
+                )
+            )
+        return job_from_row(updated)
+
+    async def checkpoint_wal(self, max_bytes: int, wal_path: Path) -> bool:
+        """Truncate the WAL when it has grown past ``max_bytes``; true when a checkpoint ran."""
+        try:
+            size = wal_path.stat().st_size
+        except FileNotFoundError:
+            return False
+        if size <= max_bytes:
+            return False
+        async with self._engine.connect() as conn:
+            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return True
+
