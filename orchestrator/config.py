@@ -54,6 +54,9 @@ class SpoolSettings:
     max_file_bytes: int = 64 * 1024 * 1024
     #: Use inotify (watchfiles) to notice new files at once; the rescan still guarantees correctness.
     watch: bool = True
+    #: A file that is not valid yet and was modified less than this many seconds ago is taken to be
+    #: still being written, and looked at again later instead of being rejected.
+    settle_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

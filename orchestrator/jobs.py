@@ -6,7 +6,11 @@ terminal state can never be left (promise 4) even if two code paths race.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +31,8 @@ class JobState(enum.StrEnum):
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELLED}),
     JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.FAILED}),
-    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLING}),
+    # running -> cancelled: the operation was cancelled by someone else (AI Studio, another client).
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLING, JobState.CANCELLED}),
     JobState.CANCELLING: frozenset({JobState.CANCELLED, JobState.SUCCEEDED, JobState.FAILED}),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
@@ -97,3 +102,28 @@ class Job:
     def tuned_model_name(self) -> str:
         """The API resource name of the job's tuned model."""
         return f"tunedModels/{self.tuned_model_id}"
+
+
+#: The API's pattern for a tuned-model id (at most 40 characters).
+TUNED_MODEL_ID_PATTERN = re.compile(r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?")
+
+
+def new_installation_id() -> str:
+    """A random 6-character tag (letter first) that sets this installation's tuned-model ids apart."""
+    return "i" + base64.b32encode(secrets.token_bytes(5)).decode().lower()[:5]
+
+
+def derive_tuned_model_id(job_key: str, display_name: str | None, installation_id: str) -> str:
+    """The tuned-model id of a job that did not choose one: deterministic and collision-resistant.
+
+    Tuned-model ids are (probably) one global namespace across all users, so the id mixes the
+    installation's tag with a hash of the job key: the same job always maps to the same id (which
+    is what makes a repeated create safe), and no other installation derives it. A readable prefix
+    from the display name helps people find the model in AI Studio.
+    """
+    digest = hashlib.sha256(f"{installation_id}\0{job_key}".encode()).digest()
+    tail = base64.b32encode(digest).decode().lower()[:12]
+    slug = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", (display_name or "").lower())).strip("-")[:18].strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = f"job-{slug}".strip("-")[:18].strip("-")
+    return f"{slug}-{installation_id}-{tail}"

@@ -54,6 +54,19 @@ def next_poll_delay(
     return min(max(delay, min_interval), max(max_interval, min_interval))
 
 
+#: ``google.rpc.Code`` names, for recording an operation's numeric error code in words.
+RPC_STATUS_NAMES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+)
+
+
+def rpc_status_name(code: int | None) -> str | None:
+    """``13`` → ``INTERNAL``; None for no code or one outside the table."""
+    return RPC_STATUS_NAMES[code] if code is not None and 0 <= code < len(RPC_STATUS_NAMES) else None
+
+
 class Outcome(enum.Enum):
     """What one operation read means for the job."""
 

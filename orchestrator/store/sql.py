@@ -40,6 +40,7 @@ class DuplicateJob(OrchestratorError):
     """A job with this idempotency key (or tuned-model id) is already recorded."""
 
     def __init__(self, what: str, value: str, existing_job_id: str) -> None:
+        self.what = what
         self.existing_job_id = existing_job_id
         super().__init__(f"duplicate {what} {value!r}: already recorded as job {existing_job_id}")
 

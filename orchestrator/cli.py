@@ -1,0 +1,265 @@
+"""The ``orchestrator`` command: parses arguments, calls the library, prints. No business logic.
+
+Every command that reads settings takes ``--config FILE`` (or ``ORCHESTRATOR_CONFIG``); the
+environment overrides the file (``ORCHESTRATOR_<SECTION>_<KEY>``) and flags override both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator import __version__
+from orchestrator.config import Settings, load_settings, with_overrides
+from orchestrator.errors import OrchestratorError, SpecError
+from orchestrator.jobs import JobState
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["emulator"]:
+        from orchestrator.emulator.cli import main as emulator_main
+
+        return emulator_main(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result: int = args.handler(args)
+    except (OrchestratorError, FileNotFoundError) as exc:
+        print(f"orchestrator: {exc}", file=sys.stderr)
+        return 1
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("--config", type=Path, default=os.environ.get("ORCHESTRATOR_CONFIG"),
+                         help="TOML settings file (default: $ORCHESTRATOR_CONFIG, else built-in defaults)")
+        return sub
+
+    run = command("run", "run the daemon in the foreground until SIGTERM or Ctrl-C", _run)
+    run.add_argument("--spool", type=Path, help="spool folder (spool.path)")
+    run.add_argument("--database", type=Path, help="status database file (database.path)")
+    run.add_argument("--api-base-url", help='"emulator" or the API URL (api.base_url)')
+    run.add_argument("--auth", choices=["none", "api_key", "adc"], help="authentication mode (api.auth)")
+    run.add_argument("--max-active-jobs", type=int, help="remote jobs at once (scheduler.max_active_jobs)")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="daemon.log_level")
+    run.add_argument("--log-format", choices=["auto", "json", "console"], help="daemon.log_format")
+
+    demo = commands.add_parser("demo", help="run the tutorial job end to end against the built-in emulator")
+    demo.set_defaults(handler=_demo)
+    demo.add_argument("--workdir", type=Path, help="folder for the spool and database (default: a new temp folder)")
+    demo.add_argument("--verbose", action="store_true", help="show the daemon's log lines")
+
+    commands.add_parser("emulator", help="serve the Gemini tuning API emulator (see: orchestrator emulator --help)")
+
+    submit = command("submit", "validate a job file and drop it atomically into the inbox", _submit)
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--spool", type=Path, help="spool folder (spool.path)")
+
+    status = command("status", "one line per job", _status)
+    status.add_argument("--state", action="append", choices=[s.value for s in JobState], help="only these states")
+    status.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="only jobs with this label")
+    status.add_argument("--limit", type=int, default=200)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    show = command("show", "the full record of one job", _show)
+    show.add_argument("job", help="job id, unique id prefix, or job key")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    cancel = command("cancel", "cancel a job (queued: at once; running: on the API, then polled to its end)", _cancel)
+    cancel.add_argument("job", help="job id, unique id prefix, or job key")
+    cancel.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(title="db commands", metavar="DB_COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations")
+    upgrade.set_defaults(handler=_db_upgrade)
+    upgrade.add_argument("--config", type=Path, default=os.environ.get("ORCHESTRATOR_CONFIG"))
+    upgrade.add_argument("--database", type=Path, help="status database file (database.path)")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **sections: dict[str, Any]) -> Settings:
+    settings = load_settings(args.config)
+    database = getattr(args, "database", None)
+    if database is not None:
+        sections.setdefault("database", {})["path"] = str(database)
+    spool = getattr(args, "spool", None)
+    if spool is not None:
+        sections.setdefault("spool", {})["path"] = str(spool)
+    return with_overrides(settings, **sections)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator import logs
+    from orchestrator.daemon import run_daemon
+
+    settings = _settings(
+        args,
+        api={"base_url": args.api_base_url, "auth": args.auth},
+        scheduler={"max_active_jobs": args.max_active_jobs},
+        daemon={"log_level": args.log_level, "log_format": args.log_format},
+    )
+    logs.configure(settings.daemon.log_level, settings.daemon.log_format)
+    asyncio.run(run_daemon(settings))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from orchestrator import logs
+    from orchestrator.demo import run_demo
+
+    logs.configure("info" if args.verbose else "warning", "console")
+    return asyncio.run(run_demo(args.workdir))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from orchestrator.intake import drop_job_file, is_candidate
+    from orchestrator.spec import parse_job
+
+    settings = _settings(args)
+    data = args.file.read_bytes()
+    try:
+        spec = parse_job(data, source=str(args.file), max_bytes=settings.spool.max_file_bytes)
+    except SpecError as error:
+        print(f"orchestrator: rejected: {error}", file=sys.stderr)
+        return 1
+    name = args.file.name if is_candidate(args.file.name) else f"{args.file.name}.json"
+    target = drop_job_file(settings.spool.path, name, data)
+    print(f"submitted {target} (job key {spec.job_key}, {spec.example_count} examples)")
+    return 0
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise OrchestratorError(f"--label {pair!r}: expected KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def _status(args: argparse.Namespace) -> int:
+    from orchestrator.report import STATUS_COLUMNS, job_json, status_row
+    from orchestrator.store import open_reader
+
+    settings = _settings(args)
+
+    async def fetch() -> list[Any]:
+        async with open_reader(settings.database) as reader:
+            return await reader.list_jobs([JobState(s) for s in args.state or []], _labels(args.label), args.limit)
+
+    jobs = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps([job_json(job) for job in jobs], indent=2))
+        return 0
+    now = datetime.now(UTC)
+    table = Table(*STATUS_COLUMNS, box=None, header_style="bold")
+    for job in jobs:
+        table.add_row(*status_row(job, now).values())
+    Console().print(table)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from orchestrator.report import detail_json, loss_sparkline, progress_pct
+    from orchestrator.store import open_reader
+
+    settings = _settings(args)
+
+    async def fetch() -> Any:
+        async with open_reader(settings.database) as reader:
+            return await reader.detail(args.job)
+
+    detail = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps(detail_json(detail), indent=2))
+        return 0
+    job = detail.job
+    console = Console()
+    console.print(f"[bold]{job.id}[/bold]  {job.display_name or ''}  [bold]{job.state.value}[/bold]")
+    for label, value in (
+        ("tuned model", job.tuned_model_name), ("operation", job.operation_name), ("base model", job.base_model),
+        ("job key", job.job_key), ("file", job.source_file),
+        ("examples", f"{detail.example_count} ({detail.file_bytes:,} bytes)"),
+        ("hyperparameters", json.dumps(dict(detail.hyperparameters))),
+        ("progress", f"{job.completed_steps}/{job.total_steps or '?'} steps ({progress_pct(job) or 0:.0f}%)"),
+        ("last loss", job.last_loss), ("error", " ".join(filter(None, [job.error_status, job.error_message]))),
+        ("retrying", job.last_error and f"attempt {job.attempts}: {job.last_error}"),
+    ):
+        if value not in (None, ""):
+            console.print(f"  {label:<16} {value}", highlight=False)
+    console.print("\n[bold]timeline[/bold]")
+    for event in detail.events:
+        why = json.dumps(dict(event.detail)) if event.detail else ""
+        console.print(f"  {event.at}  {event.from_state or '-':>10} → {event.to_state:<10} {why}", highlight=False)
+    if detail.snapshots:
+        losses = [s.mean_loss for s in detail.snapshots]
+        console.print(f"\n[bold]loss[/bold] ({len(losses)} steps, {losses[0]:.4f} → {losses[-1]:.4f})")
+        console.print(f"  {loss_sparkline(losses)}")
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from orchestrator.store import SqlStore
+    from orchestrator.store.sql import create_engine
+
+    settings = _settings(args)
+
+    async def cancel() -> Any:
+        if not settings.database.path.exists():
+            raise FileNotFoundError(f"no status database at {settings.database.path}")
+        store = SqlStore(create_engine(settings.database.path, settings.database.busy_timeout))
+        try:
+            from orchestrator.store import open_reader
+
+            async with open_reader(settings.database) as reader:
+                job = await reader.resolve(args.job)
+            return await store.request_cancel(job.id, datetime.now(UTC))
+        finally:
+            await store.dispose()
+
+    job = asyncio.run(cancel())
+    if job.state is JobState.CANCELLED:
+        print(f"{job.id}: cancelled")
+    elif job.cancel_requested:
+        print(f"{job.id}: cancel requested ({job.state.value}); the daemon cancels it on the API and records the end")
+    else:
+        print(f"{job.id}: nothing to cancel ({job.state.value})")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from orchestrator.store import migrate
+
+    settings = _settings(args)
+    migrate(settings.database.path)
+    print(f"{settings.database.path}: schema up to date")
+    return 0

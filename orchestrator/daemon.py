@@ -1,0 +1,121 @@
+"""The composition root: builds the parts, runs them together, and stops them on purpose.
+
+Only this module names concrete classes. One daemon runs per database: it holds an exclusive
+``flock`` on ``<database>.lock`` for its lifetime, which is also what makes it safe to forget the
+leases of a previous (dead) process at start-up instead of waiting for them to expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.config import EMBEDDED_EMULATOR, Settings
+from orchestrator.errors import OrchestratorError
+from orchestrator.gemini.client import open_tuning_api
+from orchestrator.intake import Intake
+from orchestrator.jobs import new_installation_id
+from orchestrator.scheduler import Scheduler
+from orchestrator.store import SqlStore, open_store
+
+log = structlog.get_logger(__name__)
+
+#: How often the WAL size is checked against ``database.wal_checkpoint_bytes``.
+WAL_CHECK_SECONDS = 30.0
+
+
+class DaemonAlreadyRunning(OrchestratorError):
+    """Another daemon holds this database."""
+
+
+@contextlib.contextmanager
+def daemon_lock(database: Path) -> Iterator[None]:
+    """Hold ``<database>.lock`` exclusively, or fail at once naming the file."""
+    lock_path = database.with_name(database.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DaemonAlreadyRunning(f"another orchestrator daemon is using {database} (lock {lock_path})") from None
+        yield
+
+
+@asynccontextmanager
+async def api_base_url(settings: Settings) -> AsyncIterator[str]:
+    """The API's base URL, starting the embedded emulator on a free loopback port when asked."""
+    if settings.api.base_url != EMBEDDED_EMULATOR:
+        yield settings.api.base_url.rstrip("/")
+        return
+    from orchestrator.emulator import EmulatorSettings, running_emulator
+
+    emulator = EmulatorSettings(
+        step_seconds=settings.emulator.step_seconds, time_scale=settings.emulator.time_scale,
+        seed=settings.emulator.seed,
+    )
+    async with running_emulator(emulator, host="127.0.0.1", port=0) as url:
+        log.info("embedded_emulator_started", url=url, time_scale=emulator.time_scale)
+        yield url
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """First SIGTERM/SIGINT: a graceful stop. A second one: exit at once (the next start resumes)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second_signal_exiting_now", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def run_daemon(settings: Settings, stop: asyncio.Event | None = None, clock: Clock | None = None) -> None:
+    """Run intake and scheduler until ``stop`` is set (by a signal when none is given)."""
+    clock = clock or SystemClock()
+    if stop is None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+    with daemon_lock(settings.database.path):
+        async with open_store(settings.database) as store:
+            installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
+                "installation_id", new_installation_id()
+            )
+            released = await store.release_all_leases()
+            owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+            log.info("daemon_starting", owner=owner, installation_id=installation_id, database=str(settings.database.path),
+                     spool=str(settings.spool.path), stale_leases_released=released)
+            async with api_base_url(settings) as base_url, open_tuning_api(settings.api, base_url) as api:
+                scheduler = Scheduler(store, api, settings.scheduler, clock, owner,
+                                      max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),
+                                      shutdown_grace=settings.daemon.shutdown_grace)
+                intake = Intake(store, settings.spool, clock, installation_id, on_new_job=scheduler.wake.set)
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(intake.run(stop))
+                    tasks.create_task(scheduler.run(stop))
+                    tasks.create_task(_checkpoint_wal(store, settings, stop))
+            log.info("daemon_stopped")
+
+
+async def _checkpoint_wal(store: SqlStore, settings: Settings, stop: asyncio.Event) -> None:
+    """Keep the WAL bounded: readers holding old snapshots can make it grow without limit."""
+    wal = settings.database.path.with_name(settings.database.path.name + "-wal")
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), WAL_CHECK_SECONDS)
+        if await store.checkpoint_wal(settings.database.wal_checkpoint_bytes, wal):
+            log.info("wal_checkpointed")

@@ -1,0 +1,260 @@
+"""The intake: turns every file dropped into ``spool/inbox`` into exactly one job or one rejection.
+
+Correctness comes from the claim, not from file events: a file is claimed by an atomic rename
+into ``processing/`` under a fresh claim token; the job row records that token in the same
+transaction that creates the job, so after a crash a file left in ``processing/`` is finished
+either way (recorded → moved to ``accepted/``; not recorded → processed again). File events only
+wake the loop early; a full rescan runs at start-up and on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from orchestrator.clock import Clock
+from orchestrator.config import SpoolSettings
+from orchestrator.errors import SpecError
+from orchestrator.jobs import derive_tuned_model_id
+from orchestrator.spec import JobSpec, parse_job
+from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
+
+log = structlog.get_logger(__name__)
+
+INBOX, PROCESSING, ACCEPTED, REJECTED = "inbox", "processing", "accepted", "rejected"
+#: Separates the claim token (or job id) from the original name in processing/ and accepted/.
+SEPARATOR = "--"
+
+
+def spool_dirs(root: Path) -> dict[str, Path]:
+    """The four spool folders under ``root``."""
+    return {name: root / name for name in (INBOX, PROCESSING, ACCEPTED, REJECTED)}
+
+
+def is_candidate(name: str) -> bool:
+    """Whether an inbox entry is meant as a job file: ``*.json``, not a dotfile (a write in progress)."""
+    return name.endswith(".json") and not name.startswith(".")
+
+
+def drop_job_file(spool_root: Path, name: str, data: bytes) -> Path:
+    """Put a job file into the inbox atomically: written as a dotfile, synced, then renamed in."""
+    inbox = spool_dirs(spool_root)[INBOX]
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / name
+    temporary = inbox / f".{name}.{secrets.token_hex(4)}.tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A claimed file's bytes, or why it cannot be a job."""
+
+    data: bytes | None
+    mtime: float
+    problem: str | None = None
+
+
+class Intake:
+    """Watches the inbox and records jobs; ``on_new_job`` wakes the scheduler."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        settings: SpoolSettings,
+        clock: Clock,
+        installation_id: str,
+        on_new_job: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._installation_id = installation_id
+        self._on_new_job = on_new_job
+        self._dirs = spool_dirs(settings.path)
+        self._kick = asyncio.Event()
+        self._ignored: set[str] = set()
+        #: Claimed files that looked unfinished: path → monotonic time to look again.
+        self._unsettled: dict[Path, float] = {}
+
+    def prepare(self) -> None:
+        """Create the spool folders."""
+        for folder in self._dirs.values():
+            folder.mkdir(parents=True, exist_ok=True)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Finish what a previous run left in processing/, then scan on events and on a timer."""
+        self.prepare()
+        await self.recover()
+        async with asyncio.TaskGroup() as tasks:
+            if self._settings.watch:
+                tasks.create_task(self._watch(stop))
+            while not stop.is_set():
+                await self.scan(stop)
+                self._kick.clear()
+                waiters = [asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(stop.wait())]
+                await asyncio.wait(waiters, timeout=self._next_wait(), return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+
+    def _next_wait(self) -> float:
+        wait = self._settings.rescan_interval
+        if self._unsettled:
+            wait = min(wait, max(0.0, min(self._unsettled.values()) - time.monotonic()))
+        return wait
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Wake the scan loop on inbox changes (inotify through watchfiles)."""
+        import watchfiles
+
+        try:
+            async for _changes in watchfiles.awatch(self._dirs[INBOX], stop_event=stop, debounce=200, step=20):
+                self._kick.set()
+        except (OSError, RuntimeError) as exc:  # e.g. inotify watch limit reached: the rescan still works
+            log.warning("inbox_watch_unavailable", error=str(exc))
+
+    async def recover(self) -> None:
+        """Finish every file a crashed run left in processing/."""
+        for path in sorted(self._dirs[PROCESSING].iterdir()):
+            token, _, original = path.name.partition(SEPARATOR)
+            if not original:
+                token, original = secrets.token_hex(8), path.name
+            log.info("intake_recovering", file=original)
+            await self._handle(path, token, original)
+
+    async def scan(self, stop: asyncio.Event | None = None) -> int:
+        """Claim and handle every candidate in the inbox (and unsettled files now due); returns how many."""
+        handled = 0
+        now = time.monotonic()
+        for path, due in list(self._unsettled.items()):
+            if due <= now:
+                del self._unsettled[path]
+                token, _, original = path.name.partition(SEPARATOR)
+                await self._handle(path, token, original)
+                handled += 1
+        with os.scandir(self._dirs[INBOX]) as entries:
+            names = sorted(entry.name for entry in entries if self._wanted(entry))
+        for name in names:
+            if stop is not None and stop.is_set():
+                break
+            token = secrets.token_hex(8)
+            claimed = self._dirs[PROCESSING] / f"{token}{SEPARATOR}{name}"
+            try:
+                os.rename(self._dirs[INBOX] / name, claimed)
+            except FileNotFoundError:
+                continue  # taken away between the listing and the claim
+            await self._handle(claimed, token, name)
+            handled += 1
+        return handled
+
+    def _wanted(self, entry: os.DirEntry[str]) -> bool:
+        """Job files and symlinks (which get rejected); anything else is logged once and left alone."""
+        if is_candidate(entry.name) and (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
+            return True
+        if entry.name not in self._ignored and not entry.name.startswith("."):
+            self._ignored.add(entry.name)
+            log.info("inbox_entry_ignored", file=entry.name, reason="not a *.json regular file")
+        return False
+
+    async def _handle(self, path: Path, token: str, original: str) -> None:
+        """One claimed file to its end: accepted with a job, rejected with a reason, or left to settle."""
+        existing = await self._store.job_by_intake_id(token)
+        if existing is not None:
+            self._finish(path, ACCEPTED, f"{existing.id}{SEPARATOR}{original}")
+            return
+        read = await asyncio.to_thread(_read_claimed, path, self._settings.max_file_bytes)
+        if read.problem is not None or read.data is None:
+            self._reject(path, original, SpecError(original, "", read.problem or "unreadable"))
+            return
+        try:
+            spec = await asyncio.to_thread(parse_job, read.data, source=original, max_bytes=self._settings.max_file_bytes)
+        except SpecError as error:
+            if time.time() - read.mtime < self._settings.settle_seconds:
+                self._unsettled[path] = time.monotonic() + self._settings.settle_seconds
+                log.info("intake_file_unsettled", file=original, error=error.problem)
+                return
+            self._reject(path, original, error)
+            return
+        await self._record(path, token, original, spec, read.data)
+
+    async def _record(self, path: Path, token: str, original: str, spec: JobSpec, data: bytes) -> None:
+        tuned_model_id = spec.tuned_model_id or derive_tuned_model_id(
+            spec.job_key, spec.display_name, self._installation_id
+        )
+        new = NewJob(
+            job_key=spec.job_key, priority=spec.priority, display_name=spec.display_name,
+            base_model=spec.base_model, tuned_model_id=tuned_model_id, labels=spec.labels,
+            source_file=original, intake_id=token, max_run_time=spec.max_run_time,
+            stall_timeout=spec.stall_timeout, body=spec.body, example_count=spec.example_count,
+            total_steps=spec.expected_total_steps, file_sha256=hashlib.sha256(data).hexdigest(),
+            file_bytes=len(data),
+        )
+        try:
+            job = await self._store.add_job(new, self._clock.now())
+        except DuplicateJob as duplicate:
+            field = "orchestrator.job_key" if duplicate.what == "job key" else "orchestrator.tuned_model_id"
+            self._reject(path, original, SpecError(original, field, str(duplicate)),
+                         duplicate_of=duplicate.existing_job_id)
+            return
+        self._finish(path, ACCEPTED, f"{job.id}{SEPARATOR}{original}")
+        log.info("job_accepted", job_id=job.id, file=original, tuned_model=f"tunedModels/{tuned_model_id}",
+                 examples=spec.example_count)
+        self._on_new_job()
+
+    def _reject(self, path: Path, original: str, error: SpecError, duplicate_of: str | None = None) -> None:
+        """Write ``NAME.error.json`` (atomically) and then move the file beside it."""
+        target = self._free_name(self._dirs[REJECTED], original)
+        report = {"file": original, "error": str(error), **error.as_dict()}
+        if duplicate_of:
+            report["duplicate_of_job"] = duplicate_of
+        error_path = target.with_name(f"{target.name}.error.json")
+        temporary = error_path.with_name(f".{error_path.name}.tmp")
+        temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temporary, error_path)
+        os.rename(path, target)
+        log.warning("job_rejected", file=original, field=error.field, problem=error.problem, moved_to=str(target))
+
+    def _finish(self, path: Path, folder: str, name: str) -> None:
+        os.rename(path, self._free_name(self._dirs[folder], name))
+
+    @staticmethod
+    def _free_name(folder: Path, name: str) -> Path:
+        """``folder/name``, or a variant with a short suffix when that name is taken."""
+        target = folder / name
+        while target.exists() or target.is_symlink():
+            stem, dot, suffix = name.rpartition(".")
+            target = folder / (f"{stem}.{secrets.token_hex(3)}{dot}{suffix}" if dot else f"{name}.{secrets.token_hex(3)}")
+        return target
+
+
+def _read_claimed(path: Path, max_bytes: int) -> _Read:
+    """Read a claimed file without following links or blocking on special files."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return _Read(None, 0.0, "is a symbolic link; links are never followed out of the spool")
+        return _Read(None, 0.0, f"cannot be opened: {exc.strerror}")
+    with contextlib.closing(os.fdopen(fd, "rb")) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _Read(None, info.st_mtime, "is not a regular file")
+        if info.st_size > max_bytes:
+            return _Read(None, info.st_mtime, f"is {info.st_size:,} bytes; the limit is {max_bytes:,} (spool.max_file_bytes)")
+        return _Read(handle.read(max_bytes + 1), info.st_mtime)

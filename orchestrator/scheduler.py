@@ -1,0 +1,359 @@
+"""The scheduler: drives every job through its lifecycle, one short step at a time.
+
+A step is one decision about one job: submit it, poll it, or cancel it. Each step reads the row,
+talks to the API, and writes the outcome back with a compare-and-set. Every state change is
+committed *before* the side effect that depends on it (queued → submitting before the create,
+running → cancelling before ``:cancel``), so a crash at any point leaves a row that the next start
+knows how to resume. Retries are not transitions: a failed step bumps ``attempts`` and
+``next_check_at`` and keeps the state. Nothing that matters lives only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from orchestrator.clock import Clock
+from orchestrator.config import SchedulerSettings
+from orchestrator.errors import (
+    AlreadyExists,
+    ApiError,
+    NotFound,
+    RateLimited,
+    StaleWrite,
+    TransientError,
+    Unauthenticated,
+)
+from orchestrator.gemini import OperationStatus, TuningApi
+from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.policy import (
+    Outcome,
+    Verdict,
+    backoff_delay,
+    judge_model_state,
+    judge_operation,
+    next_poll_delay,
+    rpc_status_name,
+)
+from orchestrator.store.sql import SqlStore
+
+log = structlog.get_logger(__name__)
+
+#: Longest the loop sleeps without looking at the database (a CLI cancel arrives this way).
+IDLE_WAKE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Progress:
+    """What one read of the remote side says, whatever it was read from."""
+
+    verdict: Verdict
+    total_steps: int | None
+    snapshots: tuple[Snapshot, ...]
+    remote_state: str | None
+
+
+class Scheduler:
+    """Claims due jobs and runs their steps concurrently, within the configured limits."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        api: TuningApi,
+        settings: SchedulerSettings,
+        clock: Clock,
+        owner: str,
+        *,
+        max_concurrent_steps: int = 64,
+        shutdown_grace: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._api = api
+        self._settings = settings
+        self._clock = clock
+        self._owner = owner
+        self._rng = rng or random.Random()
+        self._max_steps = max_concurrent_steps
+        self._shutdown_grace = shutdown_grace
+        self._steps: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._claimed_queued = 0
+        self._auth_paused_until = 0.0
+        self._auth_logged_at = -1e9
+        self.wake = asyncio.Event()
+        #: Monotonic time of the last loop iteration, for liveness checks.
+        self.last_tick = clock.monotonic()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then give steps in flight ``shutdown_grace`` seconds to end.
+
+        A step still running after that is cancelled: that is safe, because its state change was
+        committed before its request went out and a repeated request is idempotent.
+        """
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        while not stop.is_set():
+            self.last_tick = self._clock.monotonic()
+            self.wake.clear()
+            if self._clock.monotonic() >= self._auth_paused_until:
+                await self._claim_and_start(lease)
+            await self._wait(stop)
+        if self._steps:
+            _done, pending = await asyncio.wait(self._steps, timeout=self._shutdown_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.info("scheduler_stopped", steps_finished=len(_done), steps_abandoned=len(pending))
+
+    async def _claim_and_start(self, lease: timedelta) -> None:
+        room = self._max_steps - self._in_flight
+        if room <= 0:
+            return
+        active = await self._store.count_remote_active()
+        queued_room = max(0, self._settings.max_active_jobs - active - self._claimed_queued)
+        jobs = await self._store.claim_due(self._owner, self._clock.now(), lease, room, queued_room)
+        for job in jobs:
+            self._in_flight += 1
+            if job.state is JobState.QUEUED:
+                self._claimed_queued += 1
+            task = asyncio.create_task(self._step(job))
+            self._steps.add(task)
+            task.add_done_callback(self._steps.discard)
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """Sleep until the next job is due, a step ends or new work arrives, or ``stop``."""
+        timeout = IDLE_WAKE_SECONDS
+        due = await self._store.next_due_at()
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - self._clock.now()).total_seconds()))
+        if self._in_flight >= self._max_steps:
+            timeout = IDLE_WAKE_SECONDS
+        waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _step(self, job: Job) -> None:
+        was_queued = job.state is JobState.QUEUED
+        bound = log.bind(job_id=job.id, tuned_model=job.tuned_model_name, operation=job.operation_name)
+        try:
+            if job.state is JobState.QUEUED:
+                job = await self._commit(job, to=JobState.SUBMITTING, release=False, submitted_at=self._clock.now(),
+                                         detail={"tuned_model": job.tuned_model_name})
+                bound.info("job_submitting")
+                self._claimed_queued -= 1
+                was_queued = False
+                await self._submit(job, bound)
+            elif job.state is JobState.SUBMITTING:
+                await self._submit(job, bound)
+            else:
+                await self._poll(job, bound)
+        except StaleWrite as exc:
+            bound.warning("stale_write_ignored", expected=exc.expected, wanted=exc.wanted)
+        except Exception as exc:
+            # A bug or a database failure: never kill the loop for one job. The lease expires and
+            # the step is retried; the error is logged once with its context.
+            bound.exception("step_failed_unexpectedly", error=str(exc))
+        finally:
+            if was_queued:
+                self._claimed_queued -= 1
+            self._in_flight -= 1
+            self.wake.set()
+
+    # -- submitting ---------------------------------------------------------------------------
+
+    async def _submit(self, job: Job, bound: Any) -> None:
+        """Create the tuned model with our fixed id; a 409 means an earlier attempt landed: adopt it."""
+        body = await self._store.request_body(job.id)
+        try:
+            try:
+                operation: OperationStatus | None = await self._api.create_tuned_model(job.tuned_model_id, body)
+            except AlreadyExists:
+                bound.info("create_already_exists_adopting")
+                operation = await self._adopt(job)
+        except (TransientError, Unauthenticated) as exc:
+            await self._retry_later(job, exc, bound)
+            return
+        except ApiError as exc:
+            await self._commit(job, to=JobState.FAILED, detail={"phase": "create", **exc.as_dict()},
+                               error_code=exc.http_status, error_status=exc.status or None,
+                               error_message=exc.api_message, attempts=0)
+            bound.warning("job_failed", phase="create", http_status=exc.http_status, status=exc.status,
+                          message=exc.api_message)
+            return
+        now = self._clock.now()
+        operation_name = operation.name if operation else None
+        await self._commit(
+            job, to=JobState.RUNNING, detail={"operation": operation_name}, operation_name=operation_name,
+            total_steps=(operation.total_steps if operation and operation.total_steps else job.total_steps),
+            started_at=now, last_progress_at=now, remote_state="CREATING", attempts=0, last_error=None,
+            next_check_at=now + timedelta(seconds=self._settings.poll_min_interval),
+        )
+        bound.info("job_running", operation=operation_name)
+
+    async def _adopt(self, job: Job) -> OperationStatus | None:
+        """Find the operation of a tuned model we created earlier (whose response we never saw).
+
+        The operation list comes first; when the API cannot list operations, the model itself is
+        read and polled by its ``state`` (None). A model that is gone again was deleted in between:
+        that is transient, and the next try creates it anew.
+        """
+        try:
+            for operation in await self._api.list_operations(job.tuned_model_name):
+                if operation.name.startswith(f"{job.tuned_model_name}/operations/"):
+                    return operation
+        except NotFound:
+            pass
+        try:
+            await self._api.get_tuned_model(job.tuned_model_name)
+        except NotFound:
+            raise TransientError("the tuned model reported as existing was not found; creating again") from None
+        return None
+
+    # -- running and cancelling ---------------------------------------------------------------
+
+    async def _poll(self, job: Job, bound: Any) -> None:
+        try:
+            job = await self._cancel_if_due(job, bound)
+            progress = await self._read_remote(job)
+        except (TransientError, Unauthenticated) as exc:
+            await self._retry_later(job, exc, bound)
+            return
+        except ApiError as exc:
+            await self._commit(job, to=JobState.FAILED, detail={"phase": "poll", **exc.as_dict()},
+                               error_code=exc.http_status, error_status=exc.status or None,
+                               error_message=exc.api_message)
+            bound.warning("job_failed", phase="poll", http_status=exc.http_status, message=exc.api_message)
+            return
+        now = self._clock.now()
+        new = tuple(s for s in progress.snapshots if s.step > job.completed_steps)
+        values: dict[str, Any] = {"attempts": 0, "last_error": None, "remote_state": progress.remote_state}
+        if progress.total_steps:
+            values["total_steps"] = progress.total_steps
+        if new:
+            values.update(completed_steps=new[-1].step, last_loss=new[-1].mean_loss, last_progress_at=now)
+        verdict = progress.verdict
+        if verdict.outcome is Outcome.RUNNING:
+            seen = new[-1].step if new else job.completed_steps
+            delay = self._settings.poll_min_interval if job.state is JobState.CANCELLING else next_poll_delay(
+                total_steps=values.get("total_steps", job.total_steps), completed_steps=seen,
+                running_seconds=(now - (job.started_at or now)).total_seconds(),
+                min_interval=self._settings.poll_min_interval, max_interval=self._settings.poll_max_interval,
+                rng=self._rng,
+            )
+            job = await self._commit(job, snapshots_seen=new, next_check_at=now + timedelta(seconds=delay), **values)
+            if new:
+                bound.debug("job_progress", step=job.completed_steps, total_steps=job.total_steps, loss=job.last_loss)
+            return
+        to, reason = self._terminal_state(job, verdict)
+        await self._commit(
+            job, to=to, snapshots_seen=new, detail={"outcome": verdict.outcome.value, "code": verdict.code,
+                                                     "message": reason},
+            error_code=verdict.code if to is not JobState.SUCCEEDED else None,
+            error_status=rpc_status_name(verdict.code) if to is not JobState.SUCCEEDED else None,
+            error_message=reason if to is not JobState.SUCCEEDED else None,
+            **values,
+        )
+        bound.info(f"job_{to.value}", code=verdict.code, message=reason, steps=values.get("completed_steps"))
+        if to is JobState.CANCELLED and self._settings.delete_cancelled_models:
+            await self._delete_model(job, bound)
+
+    def _terminal_state(self, job: Job, verdict: Verdict) -> tuple[JobState, str | None]:
+        """Our final state for the remote's verdict; a cancel we sent for a deadline is a failure."""
+        if verdict.outcome is Outcome.SUCCEEDED:
+            return JobState.SUCCEEDED, None
+        if verdict.outcome is Outcome.CANCELLED and job.cancel_reason in (None, "user"):
+            return JobState.CANCELLED, verdict.message
+        if verdict.outcome is Outcome.CANCELLED:
+            return JobState.FAILED, f"{job.cancel_reason}: cancelled by the orchestrator ({verdict.message})"
+        return JobState.FAILED, verdict.message
+
+    async def _read_remote(self, job: Job) -> _Progress:
+        """Read the operation on /v1 (the client falls back to /v1beta); then the model's state."""
+        if job.operation_name:
+            try:
+                operation = await self._api.get_operation(job.operation_name)
+            except NotFound:
+                pass
+            else:
+                model_state = operation.model.state if operation.model else ("CREATING" if not operation.done else None)
+                return _Progress(judge_operation(operation), operation.total_steps, operation.snapshots, model_state)
+        try:
+            model = await self._api.get_tuned_model(job.tuned_model_name)
+        except NotFound:
+            return _Progress(
+                Verdict(Outcome.FAILED, 5, "the tuned model no longer exists (deleted outside the orchestrator)"),
+                None, (), None,
+            )
+        return _Progress(judge_model_state(model.state), None, model.snapshots, model.state)
+
+    async def _cancel_if_due(self, job: Job, bound: Any) -> Job:
+        """Move a running job to cancelling when asked or overdue, then send ``:cancel`` once."""
+        if job.state is JobState.RUNNING:
+            reason = "user" if job.cancel_requested else self._overdue_reason(job)
+            if reason is None:
+                return job
+            job = await self._commit(job, to=JobState.CANCELLING, release=False, cancel_reason=reason,
+                                     cancel_requested=False, detail={"reason": reason})
+            bound.info("job_cancelling", reason=reason)
+        if job.state is JobState.CANCELLING and job.cancel_sent_at is None:
+            if job.operation_name:
+                with contextlib.suppress(NotFound):  # gone already: the poll that follows says how it ended
+                    await self._api.cancel_operation(job.operation_name)
+            job = await self._commit(job, release=False, cancel_sent_at=self._clock.now())
+        return job
+
+    def _overdue_reason(self, job: Job) -> str | None:
+        now = self._clock.now()
+        max_run = job.max_run_time or self._settings.max_run_time
+        if max_run and job.started_at and (now - job.started_at).total_seconds() > max_run:
+            return "deadline"
+        stall = job.stall_timeout or self._settings.stall_timeout
+        last = job.last_progress_at or job.started_at
+        if stall and last and (now - last).total_seconds() > stall:
+            return "stalled"
+        return None
+
+    async def _delete_model(self, job: Job, bound: Any) -> None:
+        try:
+            await self._api.delete_tuned_model(job.tuned_model_name)
+        except ApiError as exc:
+            bound.warning("cancelled_model_not_deleted", error=str(exc))
+        else:
+            bound.info("cancelled_model_deleted")
+
+    # -- shared -------------------------------------------------------------------------------
+
+    async def _retry_later(self, job: Job, exc: ApiError, bound: Any) -> None:
+        """Keep the state, count the attempt, and look again after a jittered back-off."""
+        attempts = job.attempts + 1
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        delay = backoff_delay(attempts, base=self._settings.backoff_base, cap=self._settings.backoff_cap,
+                              rng=self._rng, retry_after=retry_after)
+        if isinstance(exc, Unauthenticated):
+            self._pause_for_auth(delay, exc)
+        now = self._clock.now()
+        await self._commit(job, attempts=attempts, last_error=str(exc),
+                           next_check_at=now + timedelta(seconds=delay))
+        bound.info("step_retry_scheduled", attempt=attempts, delay=round(delay, 3), error=str(exc),
+                   http_status=exc.http_status)
+
+    def _pause_for_auth(self, delay: float, exc: ApiError) -> None:
+        """Stop claiming work while credentials fail: one log line per interval, not one per job."""
+        now = self._clock.monotonic()
+        self._auth_paused_until = max(self._auth_paused_until, now + delay)
+        if now - self._auth_logged_at >= self._settings.backoff_cap:
+            self._auth_logged_at = now
+            log.error("scheduler_paused_unauthenticated", pause_seconds=round(delay, 3), error=str(exc))
+
+    async def _commit(self, job: Job, **kwargs: Any) -> Job:
+        """``store.commit_step`` for this process, shielded: a write that started is not cut off."""
+        return await asyncio.shield(self._store.commit_step(job, self._owner, self._clock.now(), **kwargs))
