@@ -25,13 +25,14 @@ MODEL_STATES: Final = ("STATE_UNSPECIFIED", "CREATING", "ACTIVE", "FAILED")
 _OPERATION_INFIX: Final = "/operations/"
 
 
-def decode_json(body: bytes) -> Any:
+def decode_json(body: bytes, http_status: int | None = None) -> Any:
     """Parse a 2xx response body; truncated JSON, HTML or bad UTF-8 is a :class:`MalformedResponse`."""
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         # The body itself stays out of the message: it is not the API's words and could be anything.
-        raise MalformedResponse(f"response body is not valid JSON ({len(body)} bytes)") from None
+        message = f"response body is not valid JSON ({len(body)} bytes)"
+        raise MalformedResponse(message, http_status=http_status) from None
 
 
 def operation_from_json(data: object) -> OperationStatus:
