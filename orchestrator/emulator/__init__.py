@@ -1,0 +1,99 @@
+"""The Gemini tuning REST API on loopback: the demo's, the tests' and the benchmarks' default backend.
+
+It behaves like ``generativelanguage.googleapis.com`` for tuning, errors and all (shapes and rules from
+``shared/gemini-api.md``), so that what works against it works against Google.  It imports nothing from
+the rest of ``orchestrator``: it shares only the wire format with the daemon.
+
+Starting it
+-----------
+::
+
+    from orchestrator.emulator import EmulatorSettings, create_app, running_emulator
+
+    settings = EmulatorSettings(step_seconds=2.0, time_scale=20.0, seed=0)   # 0.1 s of real time per step
+    app = create_app(settings)                                 # an aiohttp web.Application
+    async with running_emulator(settings, host="127.0.0.1", port=0) as base_url:
+        ...                                                    # "http://127.0.0.1:PORT"
+
+From a shell: ``python -m orchestrator.emulator --port 8765 --time-scale 20`` (or ``orchestrator
+emulator ...``).  ``--help`` lists every knob; each is also read from ``ORCHESTRATOR_EMULATOR_<KNOB>``
+(``..._HOST``, ``..._PORT``, ``..._STEP_SECONDS``, ``..._TIME_SCALE``, ``..._SEED``,
+``..._METADATA_REFRESH_SECONDS``, ``..._START_DELAY_SECONDS``, ``..._MIN_EXAMPLES``, ``..._MAX_EXAMPLES``,
+``..._DEFAULT_SIZE_THRESHOLD``, ``..._ALLOW_TUNED_MODEL_SOURCE``, ``..._API_KEYS``, ``..._TOKENS``,
+``..._TOKEN_TTL_SECONDS``, ``..._MAX_ACTIVE_JOBS``, ``..._FAULTS``).  ``create_app`` and
+``running_emulator`` also take ``clock=`` (a monotonic clock in seconds) so tests can move time by hand.
+
+Point the SDKs at it: ``google.generativeai.configure(api_key="k", transport="rest",
+client_options={"api_endpoint": base_url})`` and ``google.genai.Client(api_key="k",
+http_options={"base_url": base_url + "/", "api_version": "v1beta"})``.
+
+Routes (``{v}`` = API version)
+------------------------------
+====================================================  ==========================  ====================
+method and path                                        versions                    fault route name
+====================================================  ==========================  ====================
+``POST /{v}/tunedModels[?tunedModelId=]``              v1beta, v1beta3, v1alpha    ``create``
+``GET /{v}/tunedModels?pageSize&pageToken&filter``     v1beta, v1beta3, v1alpha    ``list_models``
+``GET /{v}/tunedModels/{id}``                          v1beta, v1beta3, v1alpha    ``get_model``
+``PATCH /{v}/tunedModels/{id}?updateMask=``            v1beta, v1beta3, v1alpha    ``patch_model``
+``DELETE /{v}/tunedModels/{id}``                       v1beta, v1beta3, v1alpha    ``delete_model``
+``GET /{v}/tunedModels/{id}/operations/{op}``          v1, v1beta, v1beta3, v1alpha ``get_operation``
+``GET /{v}/tunedModels/{id}/operations``               v1, v1beta, v1beta3, v1alpha ``list_operations``
+``POST /{v}/tunedModels/{id}/operations/{op}:cancel``  v1, v1beta, v1beta3, v1alpha ``cancel_operation``
+``DELETE /{v}/tunedModels/{id}/operations/{op}``       (501 UNIMPLEMENTED)          ``delete_operation``
+``POST /{v}/tunedModels/{id}:generateContent``         v1, v1beta, v1alpha          ``generate``
+``POST /{v}/tunedModels/{id}:generateText``            v1beta3, v1beta              ``generate``
+``GET /{v}/models`` and ``GET /{v}/models/{model}``    all                          ``list_base_models``,
+                                                                                    ``get_base_model``
+====================================================  ==========================  ====================
+
+Anything else is a JSON 404.  Query parameters and body fields take camelCase or snake_case; bodies may
+have trailing commas; ``$alt=json;enum-encoding=int`` gives integer enums.  Credentials: ``?key=``,
+``x-goog-api-key`` or ``Authorization: Bearer``; checked only when ``api_keys``/``tokens`` are set.
+
+Training
+--------
+Lazy and deterministic for a seed: ``totalSteps = ceil(N·epochs/batch)``; step ``k`` ends near
+``startTime + k·step_seconds`` (simulated seconds; ``time_scale`` simulated seconds pass per real
+second, and timestamps advance at that rate from the start's wall time).  Operation metadata refreshes
+every ``metadata_refresh_seconds`` (production: about 60; default 0 = always fresh).  Cancel takes
+effect at the next step boundary (operation ``error {code: 1, message: "Operation cancelled."}``, model
+FAILED); delete stops training at once and frees the id.
+
+Faults
+------
+A plan (``--faults`` JSON or ``@file``, ``ORCHESTRATOR_EMULATOR_FAULTS``, or ``POST /_emulator/faults``)::
+
+    {"seed": 0, "rules": [
+      {"kind": "http_error", "status": 503, "routes": ["create"], "calls": [3, 5]},
+      {"kind": "rate_limit", "retry_delay_seconds": 2.5, "probability": 0.1},
+      {"kind": "latency", "seconds": 0.2, "routes": ["get_operation"]},
+      {"kind": "drop_connection", "routes": ["get_operation"], "calls": [2]},
+      {"kind": "lost_response", "routes": ["create"], "calls": [1]},
+      {"kind": "token_expired", "calls": [4]},
+      {"kind": "fail_job", "step": 5, "code": 13, "calls": [2]},
+      {"kind": "stall_job", "step": 3, "probability": 0.5}]}
+
+Each rule counts its own matching calls from 1; ``calls`` picks exact calls, otherwise ``probability``
+(default 1) is drawn from ``random.Random(seed)``.  ``max_active_jobs`` caps CREATING models per project
+(429 with QuotaFailure and RetryInfo).  See ``faults`` for every kind.
+
+Introspection (``/_emulator/``, never an API path)
+--------------------------------------------------
+* ``GET /_emulator/stats`` → ``{"requests": {route: {status: n}}, "creates": {name: n}, "active_jobs": n,
+  "models": n, "faults": plan, "fault_calls": [n per rule]}``; statuses are HTTP codes as strings plus
+  ``"dropped"`` (connection closed without a response) and ``"lost"`` (handled, then dropped).
+  ``DELETE /_emulator/stats`` zeroes the counters.
+* ``GET /_emulator/requests`` → the ``requests`` part; ``GET /_emulator/creates`` → ``{"tunedModels/x": n}``,
+  committed creates per tuned model (the exactly-once witness).
+* ``GET /_emulator/jobs`` → ``{"jobs": [{name, operation, owner, state, completedSteps, totalSteps, ending,
+  cancelRequested}], "active": n}``.
+* ``GET /_emulator/faults`` → ``{seed, rules, calls}``; ``POST`` a plan to replace it (400
+  ``{"error": "..."}`` when malformed); ``DELETE`` to clear it.
+"""
+
+from orchestrator.emulator.app import create_app, emulator_of, running_emulator
+from orchestrator.emulator.faults import FaultPlan, FaultRule
+from orchestrator.emulator.settings import EmulatorSettings
+
+__all__ = ["EmulatorSettings", "FaultPlan", "FaultRule", "create_app", "emulator_of", "running_emulator"]

@@ -1,0 +1,108 @@
+"""Credentials as production checks them: ``?key=``, ``x-goog-api-key`` or ``Authorization: Bearer``.
+
+With no keys or tokens configured every request is accepted as the single project ``default`` (the
+demo and most tests).  With some configured, a request must carry one of them, and each maps to a
+project that owns the tuned models it creates; the error bodies are the real ones (gemini-api.md §7.4):
+400 ``API_KEY_INVALID``, 401 ``CREDENTIALS_MISSING``, 401 ``ACCESS_TOKEN_EXPIRED``, 401 for an unknown
+token, and 403 for a tuned model another project owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from orchestrator.emulator.errors import DEFAULT_MESSAGES, ApiError, error_info
+
+DEFAULT_PROJECT: Final = "default"
+_MISSING: Final = (
+    "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other "
+    "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+_INVALID_KEY: Final = "API key not valid. Please pass a valid API key."
+
+
+def _mapping(entries: tuple[str, ...]) -> dict[str, str]:
+    """``KEY`` or ``KEY=PROJECT`` entries → {credential: project}."""
+    out = {}
+    for entry in entries:
+        secret, _, project = entry.partition("=")
+        if secret:
+            out[secret.strip()] = project.strip() or DEFAULT_PROJECT
+    return out
+
+
+def invalid_key() -> ApiError:
+    """400 INVALID_ARGUMENT ``API_KEY_INVALID`` (yes, 400: that is what production sends)."""
+    return ApiError(
+        "INVALID_ARGUMENT",
+        _INVALID_KEY,
+        [
+            error_info("API_KEY_INVALID"),
+            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": _INVALID_KEY},
+        ],
+    )
+
+
+def token_expired(method: str = "") -> ApiError:
+    """401 UNAUTHENTICATED for an expired OAuth token."""
+    extra = {"method": method} if method else {}
+    return ApiError(
+        "UNAUTHENTICATED", DEFAULT_MESSAGES["UNAUTHENTICATED"], [error_info("ACCESS_TOKEN_EXPIRED", **extra)]
+    )
+
+
+def permission_denied(name: str) -> ApiError:
+    """403 for a tuned model owned by another project."""
+    return ApiError("PERMISSION_DENIED", f"You do not have permission to access tuned model {name}")
+
+
+class Authenticator:
+    """Maps a request's credential to a project, or raises the real error for a bad one."""
+
+    def __init__(
+        self,
+        api_keys: tuple[str, ...],
+        tokens: tuple[str, ...],
+        token_ttl_seconds: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.keys = _mapping(api_keys)
+        self.tokens = _mapping(tokens)
+        self.ttl = token_ttl_seconds
+        self.monotonic = monotonic
+        self.first_seen: dict[str, float] = {}
+
+    @property
+    def enforced(self) -> bool:
+        """Whether credentials are checked at all."""
+        return bool(self.keys or self.tokens)
+
+    def project(self, query: Mapping[str, str], headers: Mapping[str, str], method: str = "") -> str:
+        """The calling project; raises ``ApiError`` for a missing, invalid or expired credential."""
+        if not self.enforced:
+            return DEFAULT_PROJECT
+        key = query.get("key") or headers.get("x-goog-api-key")
+        if key:
+            project = self.keys.get(key)
+            if project is None:
+                raise invalid_key()
+            return project
+        authorization = headers.get("Authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return self._token_project(token.strip(), method)
+        raise ApiError(
+            "UNAUTHENTICATED", _MISSING, [error_info("CREDENTIALS_MISSING", **({"method": method} if method else {}))]
+        )
+
+    def _token_project(self, token: str, method: str) -> str:
+        project = self.tokens.get(token)
+        if project is None:
+            raise ApiError("UNAUTHENTICATED", DEFAULT_MESSAGES["UNAUTHENTICATED"])
+        if self.ttl > 0:
+            now = self.monotonic()
+            first = self.first_seen.setdefault(token, now)
+            if now - first >= self.ttl:
+                raise token_expired(method)
+        return project

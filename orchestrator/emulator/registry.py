@@ -1,0 +1,202 @@
+"""All tuned models the emulator holds, with id generation, ownership, listing and bookkeeping.
+
+Ids follow production (gemini-api.md §6): a chosen ``tunedModelId`` is used as is (409 when taken);
+otherwise ``slug(displayName)-<12 [a-z0-9]>``; operation ids are 12 ``[a-z0-9]``.  Deleting a model
+frees its id.  The registry also keeps the counts the introspection routes report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import re
+import string
+from collections import Counter, defaultdict
+from dataclasses import replace
+from typing import Final
+
+from orchestrator.emulator.errors import ApiError, resource_exhausted
+from orchestrator.emulator.records import SimClock, TunedModelRecord
+from orchestrator.emulator.settings import EmulatorSettings
+from orchestrator.emulator.training import Run, total_steps
+from orchestrator.emulator.validation import CreateSpec
+
+_ALPHABET: Final = string.ascii_lowercase + string.digits
+DEFAULT_PAGE_SIZE: Final = 10
+MAX_PAGE_SIZE: Final = 1000
+
+
+def slug(display_name: str) -> str:
+    """Lowercase, spaces → hyphens, drop other characters (underscores vanish), collapse hyphens."""
+    text = display_name.lower().replace(" ", "-")
+    text = re.sub(r"[^a-z0-9-]", "", text)
+    text = re.sub(r"-+", "-", text)
+    text = text.lstrip("-0123456789").rstrip("-")
+    return text[:40].rstrip("-")
+
+
+class Registry:
+    """The emulator's in-memory state.  Single-threaded: only the event loop touches it."""
+
+    def __init__(self, settings: EmulatorSettings, clock: SimClock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.models: dict[str, TunedModelRecord] = {}
+        self.rng = random.Random(settings.seed)
+        self._seq = 0
+        self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.creates: Counter[str] = Counter()
+
+    # -- ids ---------------------------------------------------------------------------------------
+
+    def _random(self, length: int) -> str:
+        return "".join(self.rng.choice(_ALPHABET) for _ in range(length))
+
+    def new_model_id(self, display_name: str) -> str:
+        """``slug-xxxxxxxxxxxx``, or a random id starting with a letter when there is no usable name."""
+        while True:
+            base = slug(display_name)
+            if base:
+                candidate = f"{base}-{self._random(12)}"
+            else:
+                candidate = self.rng.choice(string.ascii_lowercase) + self._random(11)
+            if candidate not in self.models:
+                return candidate
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def get(self, model_id: str) -> TunedModelRecord:
+        """The record, or 404 with production's message."""
+        record = self.models.get(model_id)
+        if record is None:
+            raise ApiError.model_not_found(f"tunedModels/{model_id}")
+        return record
+
+    def create(
+        self,
+        spec: CreateSpec,
+        model_id: str | None,
+        owner: str,
+        *,
+        fail_at: int | None = None,
+        fail_code: int = 13,
+        fail_message: str | None = None,
+        stall_at: int | None = None,
+    ) -> TunedModelRecord:
+        """Commit a new tuned model and start its simulated run."""
+        if model_id is not None and model_id in self.models:
+            raise ApiError("ALREADY_EXISTS", f"Tuned model tunedModels/{model_id} already exists.")
+        if spec.source_model is not None:
+            source_id = spec.source_model.removeprefix("tunedModels/")
+            source = self.models.get(source_id)
+            if source is None:
+                raise ApiError.model_not_found(spec.source_model)
+            spec = replace(spec, base=source.spec.base)
+        if self.settings.max_active_jobs and self.active_jobs(owner) >= self.settings.max_active_jobs:
+            raise resource_exhausted(
+                retry_delay=60.0,
+                quota_id="ConcurrentTuningJobsPerProject",
+                metric="generativelanguage.googleapis.com/concurrent_tuning_jobs",
+                limit=self.settings.max_active_jobs,
+            )
+        now = self.clock.now()
+        model_id = model_id or self.new_model_id(spec.display_name)
+        self._seq += 1
+        run = Run(
+            start=now + self.settings.start_delay_seconds,
+            step_seconds=self.settings.step_seconds,
+            total=total_steps(len(spec.examples), spec.epochs, spec.batch_size),
+            seed=self.rng.getrandbits(64),
+            fail_at=fail_at,
+            stall_at=stall_at,
+        )
+        record = TunedModelRecord(
+            model_id=model_id,
+            operation_id=self._random(12),
+            owner=owner,
+            seq=self._seq,
+            spec=spec,
+            created=now,
+            run=run,
+            display_name=spec.display_name,
+            description=spec.description,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            top_k=spec.top_k,
+            reader_project_numbers=spec.reader_project_numbers,
+            fail_code=fail_code,
+        )
+        if fail_message is not None:
+            record.fail_message = fail_message
+        self.models[model_id] = record
+        self.creates[record.name] += 1
+        return record
+
+    def delete(self, model_id: str) -> None:
+        """Remove the model and its operation; its run stops with it and the id becomes free."""
+        self.get(model_id)
+        del self.models[model_id]
+
+    def active_jobs(self, owner: str | None = None) -> int:
+        """Tuned models still CREATING (all owners, or one)."""
+        now = self.clock.now()
+        return sum(
+            1
+            for record in self.models.values()
+            if (owner is None or record.owner == owner) and record.run.progress(now).ending is None
+        )
+
+    # -- listing -----------------------------------------------------------------------------------
+
+    def list_page(
+        self, owner: str | None, page_size: int, page_token: str, filter_text: str
+    ) -> tuple[list[TunedModelRecord], str | None]:
+        """One page in creation order; the token is bound to the query and survives deletions."""
+        if page_size < 0:
+            raise ApiError.invalid("page_size must not be negative.", "page_size")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query_hash = hashlib.sha256(f"{owner}\x00{filter_text}".encode()).hexdigest()[:16]
+        after = 0
+        if page_token:
+            after = _decode_token(page_token, query_hash)
+        terms = filter_text.lower().split()
+        matches = [
+            record
+            for record in self.models.values()
+            if record.seq > after and (owner is None or record.owner == owner) and _matches(record, terms, owner)
+        ]
+        page = matches[:size]
+        token = _encode_token(page[-1].seq, query_hash) if len(matches) > size else None
+        return page, token
+
+
+def _matches(record: TunedModelRecord, terms: list[str], owner: str | None) -> bool:
+    """Free-text terms must all appear in displayName or description; ``owner:me`` etc. are scopes."""
+    text = f"{record.display_name}\n{record.description}".lower()
+    for term in terms:
+        if ":" in term:
+            if term in ("readers:everyone",):
+                return False
+            continue
+        if term not in text:
+            return False
+    return True
+
+
+def _encode_token(seq: int, query_hash: str) -> str:
+    raw = json.dumps({"after": seq, "q": query_hash}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, query_hash: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value = json.loads(raw)
+        after, bound = int(value["after"]), value["q"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError.invalid("Invalid page token.", "page_token") from exc
+    if bound != query_hash:
+        raise ApiError.invalid("The page token does not match the previous request's parameters.", "page_token")
+    return after

@@ -1,0 +1,200 @@
+"""The API routes: one dispatcher that matches the path, applies faults and auth, and calls a handler.
+
+A single catch-all aiohttp route keeps Google's ``resource:verb`` paths (``…/operations/x:cancel``),
+the per-version availability of each method and the JSON 404 for unknown paths in one table, and keeps
+the per-request path short (the emulator must serve thousands of polls a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from orchestrator.emulator.auth import Authenticator, permission_denied, token_expired
+from orchestrator.emulator.catalog import BASE_MODELS
+from orchestrator.emulator.errors import DEFAULT_MESSAGES, HTTP_TO_STATUS, ApiError, resource_exhausted
+from orchestrator.emulator.faults import Decision, FaultEngine, FaultRule
+from orchestrator.emulator.records import SimClock, TunedModelRecord
+from orchestrator.emulator.registry import Registry
+from orchestrator.emulator.settings import EmulatorSettings
+from orchestrator.emulator.wire import dumps
+
+CRUD: Final = frozenset({"v1beta", "v1beta3", "v1alpha"})
+OPERATIONS: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
+GENERATE_CONTENT: Final = frozenset({"v1", "v1beta", "v1alpha"})
+GENERATE_TEXT: Final = frozenset({"v1beta3", "v1beta"})
+ALL: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
+JSON_TYPE: Final = "application/json"
+
+#: route name → RPC method, for ErrorInfo metadata.
+METHODS: Final = {
+    "create": "ModelService.CreateTunedModel",
+    "get_model": "ModelService.GetTunedModel",
+    "list_models": "ModelService.ListTunedModels",
+    "patch_model": "ModelService.UpdateTunedModel",
+    "delete_model": "ModelService.DeleteTunedModel",
+    "get_operation": "Operations.GetOperation",
+    "list_operations": "Operations.ListOperations",
+    "cancel_operation": "Operations.CancelOperation",
+    "delete_operation": "Operations.DeleteOperation",
+    "generate": "GenerativeService.GenerateContent",
+    "get_base_model": "ModelService.GetModel",
+    "list_base_models": "ModelService.ListModels",
+}
+
+
+@dataclass(slots=True)
+class Call:
+    """One matched API request, handed to a handler."""
+
+    request: web.Request
+    version: str
+    params: dict[str, str]
+    project: str
+    int_enums: bool
+    decision: Decision | None
+
+    def query(self, camel: str, snake: str) -> str:
+        """A query parameter under either spelling (production accepts both)."""
+        return self.request.query.get(camel) or self.request.query.get(snake) or ""
+
+    def page_size(self) -> int:
+        """``pageSize``/``page_size`` as an int (400 when not a number)."""
+        raw = self.query("pageSize", "page_size")
+        try:
+            return int(raw) if raw else 0
+        except ValueError as exc:
+            raise ApiError.invalid(f"Invalid value for page_size: {raw}", "page_size") from exc
+
+
+Handler = Callable[["Emulator", Call], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A method + path pattern available on some API versions."""
+
+    method: str
+    pattern: re.Pattern[str]
+    name: str
+    versions: frozenset[str]
+    handler: Handler
+
+
+class Emulator:
+    """Everything one emulator instance holds: settings, clock, registry, faults, auth, routes."""
+
+    def __init__(self, settings: EmulatorSettings, clock: SimClock, monotonic: Callable[[], float]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.registry = Registry(settings, clock)
+        self.faults = FaultEngine(settings.faults)
+        self.auth = Authenticator(settings.api_keys, settings.tokens, settings.token_ttl_seconds, monotonic)
+        self.routes: list[Route] = []
+
+    def add(self, method: str, path: str, name: str, versions: frozenset[str], handler: Handler) -> None:
+        """Register ``path`` (``{id}`` style segments, optional ``:verb``) under ``/{version}/``."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+        self.routes.append(Route(method, re.compile(rf"/(?P<version>v\w+)/{regex}"), name, versions, handler))
+
+    def match(self, method: str, path: str) -> tuple[Route, str, dict[str, str]] | None:
+        """The route, API version and path parameters for a request, or None (→ 404)."""
+        for route in self.routes:
+            if route.method != method:
+                continue
+            found = route.pattern.fullmatch(path)
+            if found is None:
+                continue
+            params = found.groupdict()
+            version = params.pop("version")
+            if version in route.versions:
+                return route, version, params
+        return None
+
+    def owned(self, call: Call, model_id: str) -> TunedModelRecord:
+        """The tuned model, after the 404 and 403 checks."""
+        record = self.registry.get(model_id)
+        if self.auth.enforced and record.owner != call.project:
+            raise permission_denied(record.name)
+        return record
+
+    # -- the aiohttp handler -------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Entry point for every API request."""
+        matched = self.match(request.method, request.path)
+        if matched is None:
+            error = ApiError("NOT_FOUND", f"The requested URL {request.path} was not found on this server.")
+            self.registry.requests["unknown"][str(error.http_status)] += 1
+            return _error_response(error)
+        route, version, params = matched
+        decision = self.faults.decide(route.name)
+        counts = self.registry.requests[route.name]
+        try:
+            if decision is not None:
+                await self._pre_faults(request, decision, route.name)
+            project = self.auth.project(request.query, request.headers, METHODS[route.name])
+            alt = request.query.get("$alt", "")
+            call = Call(request, version, params, project, "enum-encoding=int" in alt, decision)
+            body = await route.handler(self, call)
+        except _Dropped:
+            counts["dropped"] += 1
+            return _drop(request)
+        except ApiError as error:
+            counts[str(error.http_status)] += 1
+            return _error_response(error)
+        if decision is not None and decision.lose_response:
+            counts["lost"] += 1
+            return _drop(request)
+        counts["200"] += 1
+        return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
+
+    async def _pre_faults(self, request: web.Request, decision: Decision, route: str) -> None:
+        if decision.latency > 0:
+            await asyncio.sleep(decision.latency)
+        rule = decision.error
+        if rule is not None:
+            if rule.kind == "drop_connection":
+                raise _Dropped
+            raise fault_error(rule, METHODS[route])
+
+
+class _Dropped(Exception):
+    """Internal: the request is to end without a response."""
+
+
+def fault_error(rule: FaultRule, method: str) -> ApiError:
+    """The error body an injected fault answers with."""
+    if rule.kind == "rate_limit":
+        return resource_exhausted(retry_delay=rule.retry_delay_seconds, message=rule.message)
+    if rule.kind == "token_expired":
+        return token_expired(method)
+    status = HTTP_TO_STATUS.get(rule.status, "UNKNOWN")
+    error = ApiError(status, rule.message or DEFAULT_MESSAGES.get(status))
+    error.http_status = rule.status
+    return error
+
+
+def _error_response(error: ApiError) -> web.Response:
+    return web.Response(status=error.http_status, body=dumps(error.body()), content_type=JSON_TYPE, charset="utf-8")
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without writing a response (what a client sees as a reset)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise web.HTTPException(reason="dropped")
+
+
+def base_model_json(name: str) -> dict[str, Any]:
+    """``GET models/{model}`` body, or 404."""
+    base = BASE_MODELS.get(f"models/{name}")
+    if base is None:
+        raise ApiError("NOT_FOUND", f"models/{name} is not found for API version v1beta, or is not supported.")
+    return base.to_json()

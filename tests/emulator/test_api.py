@@ -1,0 +1,171 @@
+"""The tuned-model and operation routes: ids, 409, listing, validation and defaults."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.emulator.conftest import EmulatorFactory, ManualClock, call, tutorial_body
+
+
+async def test_chosen_id_then_409_then_reusable_after_delete(base_url: str, http: aiohttp.ClientSession) -> None:
+    status, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=job-a1", tutorial_body())
+    assert (status, op["metadata"]["tunedModel"]) == (200, "tunedModels/job-a1")
+    assert re.fullmatch(r"tunedModels/job-a1/operations/[a-z0-9]{12}", op["name"])
+
+    status, dup = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tuned_model_id=job-a1", tutorial_body())
+    assert status == 409
+    assert dup["error"]["status"] == "ALREADY_EXISTS"
+
+    assert await call(http, "DELETE", f"{base_url}/v1beta/tunedModels/job-a1") == (200, {})
+    status, _ = await call(http, "GET", f"{base_url}/v1/{op['name']}")
+    assert status == 404
+    status, again = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=job-a1", tutorial_body())
+    assert status == 200 and again["name"] != op["name"]
+
+
+@pytest.mark.parametrize("bad_id", ["A", "1abc", "abc-", "a" * 41, "a_b", "a.b"])
+async def test_invalid_ids_are_400(base_url: str, http: aiohttp.ClientSession, bad_id: str) -> None:
+    status, body = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId={bad_id}", tutorial_body())
+
+    assert status == 400
+    assert body["error"]["status"] == "INVALID_ARGUMENT"
+
+
+async def test_missing_model_is_404_with_production_message(base_url: str, http: aiohttp.ClientSession) -> None:
+    status, body = await call(http, "GET", f"{base_url}/v1beta/tunedModels/generate-num-2946")
+
+    assert status == 404
+    assert body == {
+        "error": {
+            "code": 404,
+            "message": "Tuned model tunedModels/generate-num-2946 does not exist.",
+            "status": "NOT_FOUND",
+        }
+    }
+
+
+async def test_list_pages_in_creation_order(base_url: str, http: aiohttp.ClientSession) -> None:
+    for index in range(7):
+        status, _ = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=m{index}", tutorial_body())
+        assert status == 200
+
+    status, first = await call(http, "GET", f"{base_url}/v1beta/tunedModels?page_size=5")
+    assert status == 200
+    assert [m["name"] for m in first["tunedModels"]] == [f"tunedModels/m{i}" for i in range(5)]
+    token = first["nextPageToken"]
+    status, second = await call(http, "GET", f"{base_url}/v1beta/tunedModels?pageSize=5&pageToken={token}")
+    assert status == 200
+    assert [m["name"] for m in second["tunedModels"]] == ["tunedModels/m5", "tunedModels/m6"]
+    assert "nextPageToken" not in second
+    status, default = await call(http, "GET", f"{base_url}/v1beta/tunedModels")
+    assert len(default["tunedModels"]) == 7
+    status, _mismatch = await call(http, "GET", f"{base_url}/v1beta/tunedModels?pageSize=5&filter=x&pageToken={token}")
+    assert status == 400
+
+
+async def test_empty_list_is_an_empty_object(base_url: str, http: aiohttp.ClientSession) -> None:
+    assert await call(http, "GET", f"{base_url}/v1beta/tunedModels") == (200, {})
+
+
+async def test_operations_on_v1_and_v1beta(base_url: str, http: aiohttp.ClientSession) -> None:
+    _, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=ops", tutorial_body())
+
+    for version in ("v1", "v1beta"):
+        status, got = await call(http, "GET", f"{base_url}/{version}/{op['name']}")
+        assert (status, got) == (200, op)
+        status, listed = await call(http, "GET", f"{base_url}/{version}/tunedModels/ops/operations")
+        assert (status, listed) == (200, {"operations": [op]})
+    status, _ = await call(http, "GET", f"{base_url}/v1/tunedModels/ops/operations/zzzzzzzzzzzz")
+    assert status == 404
+    status, _ = await call(http, "GET", f"{base_url}/v1/tunedModels/ops")
+    assert status == 404
+
+
+async def test_defaults_and_generated_id(base_url: str, http: aiohttp.ClientSession) -> None:
+    body = tutorial_body()
+    del body["tuning_task"]["hyperparameters"]
+    status, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels", body)
+    assert status == 200
+    assert re.fullmatch(r"tunedModels/number-generator-model-[a-z0-9]{12}", op["metadata"]["tunedModel"])
+    assert op["metadata"]["totalSteps"] == 19  # 15 examples, default batch 4, default 5 epochs
+
+    _, model = await call(http, "GET", f"{base_url}/v1beta/{op['metadata']['tunedModel']}")
+    assert model["tuningTask"]["hyperparameters"] == {"epochCount": 5, "batchSize": 4, "learningRate": 0.001}
+    assert (model["temperature"], model["topP"], model["topK"]) == (1, 0.95, 64)
+
+
+def _without(path: str) -> dict[str, Any]:
+    body = tutorial_body()
+    node = body
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return body
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    body = tutorial_body()
+    node = body
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return body
+
+
+EXAMPLES = "tuning_task.training_data.examples.examples"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (_without("tuning_task"), 400),
+        (_without("tuning_task.training_data"), 400),
+        (_with(EXAMPLES, []), 400),
+        (_with(EXAMPLES, [{"text_input": "1"}]), 400),
+        (_with(EXAMPLES, [{"output": "1"}]), 400),
+        (_with(EXAMPLES, [{"text_input": "x" * 40_001, "output": "1"}]), 400),
+        (_with(EXAMPLES, [{"text_input": "1", "output": "y" * 5_001}]), 400),
+        (_with(EXAMPLES, [{"text_input": "x" * 40_000, "output": "y" * 5_000}]), 200),
+        (_with("tuning_task.hyperparameters.epoch_count", 0), 400),
+        (_with("tuning_task.hyperparameters.batch_size", -1), 400),
+        (_with("tuning_task.hyperparameters.learning_rate", 0), 400),
+        (_with("tuning_task.hyperparameters.epoch_count", "five"), 400),
+        (_with("display_name", "Minh Thành Nguyễn - zábavná čeština"), 400),
+        (_with("display_name", "x" * 40), 200),
+        (_with("base_model", "models/gemini-1.5-flash-001"), 400),
+        (_with("base_model", "models/nope"), 404),
+        (_without("base_model"), 400),
+        (_with("tuned_model_source", {"tuned_model": "tunedModels/x"}), 400),
+        (_with("tuning_task.extra", 1), 400),
+        (_with("temperature", 3.0), 400),
+    ],
+)
+async def test_validation(base_url: str, http: aiohttp.ClientSession, body: dict[str, Any], status: int) -> None:
+    got, answer = await call(http, "POST", f"{base_url}/v1beta/tunedModels", body)
+
+    assert got == status, answer
+    if status != 200:
+        assert set(answer["error"]) >= {"code", "message", "status"}
+        assert answer["error"]["code"] == status
+
+
+async def test_model_becomes_active_and_stays(
+    emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
+) -> None:
+    async with emulator_factory(step_seconds=1.0) as url:
+        _, op = await call(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=done", tutorial_body())
+        _, model = await call(http, "GET", f"{url}/v1beta/tunedModels/done")
+        assert model["state"] == "CREATING" and "snapshots" not in model["tuningTask"]
+        clock.advance(100)
+        _, model = await call(http, "GET", f"{url}/v1beta/tunedModels/done?$alt=json;enum-encoding=int")
+        assert model["state"] == 2
+        assert len(model["tuningTask"]["snapshots"]) == 38
+        _, final = await call(http, "GET", f"{url}/v1/{op['name']}")
+        clock.advance(100)
+        assert await call(http, "GET", f"{url}/v1/{op['name']}") == (200, final)

@@ -1,0 +1,103 @@
+"""Lenient parsing and proto3-JSON formatting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestrator.emulator.errors import ApiError
+from orchestrator.emulator.registry import slug
+from orchestrator.emulator.schema import normalize, tuned_model_schema
+from orchestrator.emulator.wire import f32, parse_json_body, strip_trailing_commas, timestamp
+
+
+def test_trailing_commas_outside_strings_are_dropped() -> None:
+    text = '{"a": [1, 2,], "b": "x,}", "c": {"d": 5,\n},}'
+
+    assert json.loads(strip_trailing_commas(text)) == {"a": [1, 2], "b": "x,}", "c": {"d": 5}}
+
+
+def test_invalid_json_is_a_400_envelope() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_json_body(b'{"a": ')
+
+    assert caught.value.body()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(16.613504, 16.613504), (100.0, 100), (21.27659574468085, 21.276596), (-1.1145603e-06, -1.1145603e-06)],
+)
+def test_float32_printing(value: float, expected: float) -> None:
+    assert f32(value) == expected
+
+
+def test_timestamps_have_six_or_nine_digits() -> None:
+    assert timestamp(1695081981.461545, 6) == "2023-09-19T00:06:21.461545Z"
+    assert len(timestamp(1695081981.5424039, 9).split(".")[1]) == len("542403958Z")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("number generator model", "number-generator-model"),
+        ("my display name 81", "my-display-name-81"),
+        ("test_number_generator", "testnumbergenerator"),
+        ("test_dataset_examples model", "testdatasetexamples-model"),
+        ("", ""),
+    ],
+)
+def test_slug_matches_generated_ids(name: str, expected: str) -> None:
+    assert slug(name) == expected
+
+
+def test_snake_and_camel_mix_at_any_depth() -> None:
+    body = {
+        "display_name": "x",
+        "baseModel": "models/b",
+        "tuning_task": {"hyperparameters": None, "training_data": {"examples": {"examples": [{"textInput": "1"}]}}},
+    }
+
+    out = normalize(body, tuned_model_schema("v1beta"))
+
+    assert out == {
+        "displayName": "x",
+        "baseModel": "models/b",
+        "tuningTask": {"trainingData": {"examples": {"examples": [{"textInput": "1"}]}}},
+    }
+
+
+def test_unknown_field_names_the_proto_path() -> None:
+    with pytest.raises(ApiError) as caught:
+        normalize({"tuning_task": {"foo": 1}}, tuned_model_schema("v1beta"))
+
+    error = caught.value.body()["error"]
+    assert (
+        error["message"]
+        == "Invalid JSON payload received. Unknown name \"foo\" at 'tuned_model.tuning_task': Cannot find field."
+    )
+    assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"baseModel": "models/a", "tunedModelSource": {"tunedModel": "tunedModels/x"}},
+        {"tuningTask": {"hyperparameters": {"learningRate": 0.1, "learning_rate_multiplier": 2}}},
+    ],
+)
+def test_oneof_conflicts_are_400(body: dict[str, object]) -> None:
+    with pytest.raises(ApiError) as caught:
+        normalize(body, tuned_model_schema("v1beta"))
+
+    assert caught.value.http_status == 400
+    assert "Oneof field" in caught.value.message
+
+
+def test_v1beta3_has_no_multiplier_and_numbers_may_be_strings() -> None:
+    with pytest.raises(ApiError):
+        normalize({"tuningTask": {"hyperparameters": {"learningRateMultiplier": 1}}}, tuned_model_schema("v1beta3"))
+
+    out = normalize({"tuningTask": {"hyperparameters": {"epochCount": "5"}}}, tuned_model_schema("v1beta3"))
+    assert out["tuningTask"]["hyperparameters"]["epochCount"] == 5
