@@ -1,0 +1,668 @@
+"""Job files: bytes in, a validated :class:`JobSpec` out.
+
+A job file is the ``tunedModels.create`` request body exactly as users copy it from the REST tutorial
+(snake_case or lowerCamelCase, mixed at will, trailing commas and all) plus an optional ``orchestrator``
+section of our own. Everything the API would refuse is refused here, before a job is queued, so that a
+bad file costs a rejection with a precise reason instead of a paid API round trip with "Request contains
+an invalid argument".
+
+Pure: nothing here does I/O. The bytes are read whole (a maximal file is about 20 MB), decoded once,
+parsed once by :func:`json.loads` and validated by walking only the fields the API knows. The work that
+touches every character stays in C (``bytes.decode``, one compiled regex, ``json.loads``) so a maximal file
+parses in a fraction of a second; Python-level loops run per JSON string or per container, never per
+character.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn
+
+from orchestrator.errors import SpecError
+
+DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
+#: Deepest nesting accepted. A valid job is 6 levels deep; the bound keeps hostile files from exhausting
+#: the interpreter's stack while leaving room for anything a person would write.
+MAX_DEPTH: Final = 64
+MAX_INPUT_CHARS: Final = 40_000
+MAX_OUTPUT_CHARS: Final = 5_000
+#: The API's limit is "40 characters" but it counts UTF-8 bytes (gemini-api.md §7.1, §11 row 6).
+MAX_DISPLAY_NAME_BYTES: Final = 40
+MAX_JOB_KEY_CHARS: Final = 200
+MAX_LABELS: Final = 32
+MAX_LABEL_CHARS: Final = 64
+TUNED_MODEL_ID_PATTERN: Final = "[a-z]([a-z0-9-]{0,38}[a-z0-9])?"
+
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
+_INT64_MAX: Final = 2**63 - 1
+#: Integer literals longer than this are kept as text: no field accepts them, and converting thousands of
+#: digits is slow (Python refuses beyond 4,300 digits with a ValueError).
+_MAX_INT_DIGITS: Final = 40
+_BOM: Final = b"\xef\xbb\xbf"
+_TUNED_MODEL_ID: Final = re.compile(TUNED_MODEL_ID_PATTERN)
+_UPPER: Final = re.compile("[A-Z]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_NUMERIC: Final = re.compile("[0-9]+")
+
+#: A JSON string literal (skipped whole, so nothing inside a string is ever touched), optionally followed
+#: by a trailing comma (group 1); or the last byte of any other value followed by a trailing comma
+#: (group 2). A comma is trailing when the next significant character closes an array or an object.
+#: It runs on the raw bytes: in UTF-8 every byte of a multi-byte character is >= 0x80, so quotes,
+#: backslashes, commas and brackets are found exactly as in the decoded text.
+_TRAILING_COMMA: Final = re.compile(
+    rb'"[^"\\]*(?:\\.[^"\\]*)*"(?:[ \t\n\r]*(,)(?=[ \t\n\r]*[\]}]))?'
+    rb'|[^"\[{, \t\n\r][ \t\n\r]*(,)(?=[ \t\n\r]*[\]}])',
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated job: what the scheduler needs to know, and the exact request body to send."""
+
+    job_key: str  #: ``orchestrator.job_key``, else ``sha256:<hex of the file's bytes>``
+    priority: int  #: higher runs first
+    tuned_model_id: str | None  #: the id to create the model under, or None to derive one
+    labels: Mapping[str, str]
+    max_run_time: float | None  #: seconds from submission before the job is cancelled
+    stall_timeout: float | None  #: seconds without progress before the job is cancelled
+    display_name: str | None
+    base_model: str
+    example_count: int
+    epoch_count: int | None  #: None when left to the API's default
+    batch_size: int | None  #: None when left to the API's default
+    expected_total_steps: int | None  #: ceil(examples * epochs / batch) when both are given
+    body: Mapping[str, Any]  #: the ``tunedModels.create`` body in the API's camelCase, without ``orchestrator``
+
+
+def parse_job(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> JobSpec:
+    """Parse and validate a job file.
+
+    ``source`` names the file in errors. Raises :class:`SpecError` whose ``field`` is the snake_case JSON
+    path of the first offending field (empty when the whole file is at fault) and whose ``problem`` states
+    the rule or limit broken; no other exception escapes, whatever the bytes.
+    """
+    root = _load(data, source, max_bytes)
+    _check_structure(root, source)
+    return _Validator(source).job(root, data)
+
+
+# --- reading: bytes → Python values ---------------------------------------------------------------
+
+
+class _BigNumber:
+    """An integer literal too long to be any field's value, kept as text so errors can show it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _NonFiniteLiteral(Exception):
+    """``NaN`` or ``Infinity`` met while parsing (Python's json accepts them; JSON and the API do not)."""
+
+
+class _DuplicateKeys(dict[str, Any]):
+    """An object in which a key occurs twice, exactly or as its snake_case and camelCase spellings.
+
+    The parser cannot know where in the document it is, so it marks the object and keeps its pairs; the
+    structure walk reports the duplicate with its path.
+    """
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
+def _snake(key: str) -> str:
+    """The snake_case spelling of a field name (``batchSize`` → ``batch_size``); snake_case is unchanged."""
+    return _UPPER.sub(lambda m: "_" + m.group().lower(), key) if not key.islower() else key
+
+
+def _make_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a plain dict, or a :class:`_DuplicateKeys` when a key repeats."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs) and len({_snake(key) for key in obj}) == len(obj):
+        return obj
+    return _DuplicateKeys(pairs)
+
+
+def _parse_int(text: str) -> int | _BigNumber:
+    """``parse_int``: keep absurdly long integers as text instead of converting them."""
+    return int(text) if len(text) <= _MAX_INT_DIGITS else _BigNumber(text)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    """``parse_constant``: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON."""
+    raise _NonFiniteLiteral(name)
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text with each trailing comma outside strings turned into a space, as Google's front end allows.
+
+    A space rather than nothing keeps every later character at its line and column, so json's error
+    positions still point into the user's file. A comma straight after ``[``, ``{`` or ``,`` is not a
+    trailing comma (``[,]`` stays invalid): the regex requires a value before it. Blanking happens in a
+    copy of the bytes, never of the text, so a 20 MB file costs at most two more copies of itself.
+    """
+    commas = [
+        match.start(1) if match.start(1) >= 0 else match.start(2)
+        for match in _TRAILING_COMMA.finditer(data)
+        if match.lastindex is not None
+    ]
+    raw: bytes | bytearray = data
+    if commas:
+        raw = bytearray(data)
+        for position in commas:
+            raw[position] = ord(" ")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            source,
+            "",
+            f"the file is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start:,} ({exc.reason}); "
+            "save it as UTF-8",
+        ) from None
+
+
+def _load(data: bytes, source: str, max_bytes: int) -> dict[str, Any]:
+    """Bytes → the top-level JSON object, or a whole-file :class:`SpecError`."""
+    size = len(data)
+    if size == 0:
+        raise SpecError(source, "", "the file is empty (0 bytes); a job file is a JSON object")
+    if size > max_bytes:
+        raise SpecError(source, "", f"the file is {size:,} bytes; the limit is {max_bytes:,} bytes")
+    if data.startswith(_BOM):
+        raise SpecError(
+            source,
+            "",
+            "the file starts with a UTF-8 byte order mark (EF BB BF), which JSON does not allow; "
+            "save it as UTF-8 without BOM (for example: sed -i '1s/^\\xEF\\xBB\\xBF//' FILE)",
+        )
+    text = _decode(data, source)
+    try:
+        root = json.loads(text, object_pairs_hook=_make_object, parse_int=_parse_int, parse_constant=_reject_constant)
+    except _NonFiniteLiteral as exc:
+        raise SpecError(source, "", f"{exc} is not valid JSON: numbers must be finite") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(source, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise SpecError(source, "", f"the JSON is nested deeper than the limit of {MAX_DEPTH} levels") from None
+    if not isinstance(root, dict):
+        raise SpecError(source, "", f"the top level must be a JSON object {{...}}, not {_kind(root)}")
+    return root
+
+
+# --- paths ------------------------------------------------------------------------------------------
+
+_Path = tuple[Any, ...]  # (parent path, segment) links; () is the root. Rendered only for errors.
+
+_TOP_FIELDS: Final = frozenset(
+    {
+        "display_name",
+        "description",
+        "base_model",
+        "tuned_model_source",
+        "temperature",
+        "top_p",
+        "top_k",
+        "reader_project_numbers",
+        "tuning_task",
+        "orchestrator",
+    }
+)
+_TOP_OUTPUT_ONLY: Final = frozenset({"name", "state", "create_time", "update_time"})
+_TASK_FIELDS: Final = frozenset({"hyperparameters", "training_data"})
+_TASK_OUTPUT_ONLY: Final = frozenset({"start_time", "complete_time", "snapshots"})
+_HYPER_FIELDS: Final = frozenset({"epoch_count", "batch_size", "learning_rate", "learning_rate_multiplier"})
+_DATA_FIELDS: Final = frozenset({"examples"})
+_EXAMPLES_FIELDS: Final = frozenset({"examples", "multiturn_examples"})
+_EXAMPLE_FIELDS: Final = frozenset({"text_input", "output"})
+_ORCHESTRATOR_FIELDS: Final = frozenset(
+    {"job_key", "priority", "tuned_model_id", "labels", "max_run_time", "stall_timeout"}
+)
+_KNOWN_NAMES: Final = (
+    _TOP_FIELDS
+    | _TOP_OUTPUT_ONLY
+    | _TASK_FIELDS
+    | _TASK_OUTPUT_ONLY
+    | _HYPER_FIELDS
+    | _DATA_FIELDS
+    | _EXAMPLES_FIELDS
+    | _EXAMPLE_FIELDS
+    | _ORCHESTRATOR_FIELDS
+)
+_LABELS_PATH: Final = "orchestrator.labels"
+
+
+def _display_key(key: str) -> str:
+    """A key as error paths show it: a known field in its snake_case spelling, anything else as written."""
+    name = _snake(key)
+    return name if name in _KNOWN_NAMES else key
+
+
+def _render(path: _Path) -> str:
+    """``(((), 'tuning_task'), 'examples'), 3)`` → ``tuning_task.examples[3]``."""
+    segments: list[str] = []
+    while path:
+        path, segment = path
+        segments.append(f"[{segment}]" if isinstance(segment, int) else f".{_display_key(segment)}")
+    return "".join(reversed(segments)).lstrip(".")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+# --- structure: depth and duplicate keys, over the whole document -------------------------------
+
+
+def _check_structure(root: dict[str, Any], source: str) -> None:
+    """Reject nesting deeper than :data:`MAX_DEPTH` and duplicate keys anywhere, in document order.
+
+    Iterative, so depth cannot hurt the interpreter's stack; it visits containers only, which a valid job
+    has a few per example.
+    """
+    stack: list[tuple[dict[str, Any] | list[Any], int, _Path]] = [(root, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(
+                source, _render(path), f"is nested {depth} levels deep, deeper than the limit of {MAX_DEPTH} levels"
+            )
+        if isinstance(node, _DuplicateKeys):
+            _report_duplicate(node, path, source)
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        children = [(child, depth + 1, (path, key)) for key, child in items if isinstance(child, dict | list)]
+        stack.extend(reversed(children))
+
+
+def _report_duplicate(node: _DuplicateKeys, path: _Path, source: str) -> None:
+    """Raise for the first repeated key of ``node``: exact repeats anywhere, spelling variants of fields.
+
+    Label names are the user's own, so ``teamName`` and ``team_name`` are two labels, not one field.
+    """
+    labels = _render(path) == _LABELS_PATH
+    seen: dict[str, str] = {}
+    for key, _ in node.pairs:
+        canonical = key if labels else _snake(key)
+        if canonical not in seen:
+            seen[canonical] = key
+            continue
+        field = _render((path, key))
+        first = seen[canonical]
+        if first == key:
+            problem = f"duplicate key {key!r}: it appears more than once in this object; give it once"
+        else:
+            problem = (
+                f"duplicate key: {first!r} and {key!r} are two spellings of the same field "
+                "(snake_case and camelCase); give it once"
+            )
+        raise SpecError(source, field, problem)
+
+
+# --- validation: Python values → JobSpec ----------------------------------------------------------
+
+_MISSING: Final = object()
+
+
+def _kind(value: object) -> str:
+    """The JSON type of ``value``, with an article, for messages."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is True or value is False:
+        return f"{json.dumps(value)}"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _shown(value: object) -> str:
+    """A short rendering of a scalar for messages; containers are described by kind only."""
+    if isinstance(value, _BigNumber):
+        return f"{value.text[:12]}… ({len(value.text):,} digits)"
+    if isinstance(value, dict | list):
+        return _kind(value)
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+class _Validator:
+    """Checks one file's values field by field; ``source`` is the file name every error carries."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field: str, problem: str) -> NoReturn:
+        raise SpecError(self.source, field, problem)
+
+    def wrong_type(self, field: str, expected: str, value: object) -> NoReturn:
+        scalar = not isinstance(value, dict | list | bool) and value is not None
+        shown = f" ({_shown(value)})" if scalar else ""
+        self.fail(field, f"must be {expected}, not {_kind(value)}{shown}")
+
+    # --- generic readers
+
+    def fields(
+        self, value: object, path: str, known: frozenset[str], output_only: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """An object's members keyed by snake_case name; unknown and output-only members are errors."""
+        if not isinstance(value, dict):
+            self.wrong_type(path, "an object", value)
+        members: dict[str, Any] = {}
+        for key, item in value.items():
+            name = _snake(key)
+            if name in known:
+                members[name] = item
+            elif name in output_only:
+                hint = (
+                    "; to choose the tuned model's id, set orchestrator.tuned_model_id"
+                    if name == "name"
+                    else "; remove it"
+                )
+                self.fail(_join(path, name), f"is output only: the API sets it{hint}")
+            else:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.fail(
+                    _join(path, key),
+                    f"unknown field {key!r}; {hint}the fields known here are {', '.join(sorted(known))}",
+                )
+        return members
+
+    def string(self, value: object, field: str) -> str:
+        """A string that is valid Unicode (a JSON ``\\ud800`` escape can smuggle in a lone surrogate)."""
+        if not isinstance(value, str):
+            self.wrong_type(field, "a string", value)
+        if not value.isascii():
+            bad = _SURROGATE.search(value)
+            if bad is not None:
+                self.fail(
+                    field,
+                    f"contains an unpaired UTF-16 surrogate (\\u{ord(bad.group()):04x}) at character "
+                    f"{bad.start():,}, which is not valid Unicode",
+                )
+        return value
+
+    def text(self, value: object, field: str, limit: int) -> str:
+        """A non-empty string of at most ``limit`` characters (Unicode code points)."""
+        text = self.string(value, field)
+        if not text:
+            self.fail(field, "must not be empty")
+        if len(text) > limit:
+            self.fail(field, f"is {len(text):,} characters; the limit is {limit:,}")
+        return text
+
+    def whole(self, value: object, field: str, low: int, high: int) -> int:
+        """An integer in [low, high]; a float with no fraction (``5.0``) counts, ``true`` never does."""
+        if isinstance(value, bool) or not isinstance(value, int | float | _BigNumber):
+            self.wrong_type(field, "a whole number", value)
+        bounds = f"it must be between {low:,} and {high:,}"
+        if isinstance(value, _BigNumber) or (isinstance(value, float) and not math.isfinite(value)):
+            self.fail(field, f"{_shown(value)} is out of range; {bounds}")
+        if isinstance(value, float):
+            if not value.is_integer():
+                self.fail(field, f"must be a whole number, not {_shown(value)}")
+            value = int(value)
+        if not low <= value <= high:
+            self.fail(field, f"{value:,} is out of range; {bounds}")
+        return value
+
+    def number(self, value: object, field: str, low: float, high: float, *, positive: bool = False) -> float:
+        """A finite number in [low, high] (or > 0 when ``positive``)."""
+        if isinstance(value, bool) or not isinstance(value, int | float | _BigNumber):
+            self.wrong_type(field, "a number", value)
+        if isinstance(value, _BigNumber) or not math.isfinite(value):
+            self.fail(field, f"{_shown(value)} is out of range: numbers must be finite")
+        number = float(value)
+        if positive and not number > 0:
+            self.fail(field, f"must be greater than 0, not {_shown(value)}")
+        if not low <= number <= high:
+            self.fail(field, f"{_shown(value)} is out of range; it must be between {low:g} and {high:g}")
+        return number
+
+    def positive_int32(self, value: object, field: str) -> int:
+        return self.whole(value, field, 1, _INT32_MAX)
+
+    def positive_float(self, value: object, field: str) -> float:
+        return self.number(value, field, 0.0, math.inf, positive=True)
+
+    def required(self, members: dict[str, Any], name: str, path: str, what: str) -> Any:
+        if name not in members:
+            self.fail(_join(path, name), f"is required: {what}")
+        return members[name]
+
+    # --- the job
+
+    def job(self, root: dict[str, Any], data: bytes) -> JobSpec:
+        """Validate the whole file; ``data`` gives the default job key."""
+        top = self.fields(root, "", _TOP_FIELDS, _TOP_OUTPUT_ONLY)
+        if "tuned_model_source" in top:
+            self.fail(
+                "tuned_model_source", "tuning from a tuned model is not supported; the API only tunes base models"
+            )
+        body: dict[str, Any] = {}
+        display_name = None
+        if "display_name" in top:
+            display_name = self.display_name(top["display_name"])
+            body["displayName"] = display_name
+        if "description" in top:
+            body["description"] = self.string(top["description"], "description")
+        base_model = self.string(
+            self.required(top, "base_model", "", 'the model to tune, e.g. "models/gemini-1.5-flash-001-tuning"'),
+            "base_model",
+        )
+        if not base_model.startswith("models/") or base_model == "models/":
+            self.fail(
+                "base_model",
+                'must name a base model as "models/<id>", e.g. "models/gemini-1.5-flash-001-tuning", '
+                f"not {_shown(base_model)}",
+            )
+        body["baseModel"] = base_model
+        if "temperature" in top:
+            body["temperature"] = self.number(top["temperature"], "temperature", 0.0, 2.0)
+        if "top_p" in top:
+            body["topP"] = self.number(top["top_p"], "top_p", 0.0, 1.0)
+        if "top_k" in top:
+            body["topK"] = self.whole(top["top_k"], "top_k", 1, _INT32_MAX)
+        if "reader_project_numbers" in top:
+            body["readerProjectNumbers"] = self.project_numbers(top["reader_project_numbers"])
+        task = self.required(top, "tuning_task", "", "the hyperparameters and training_data of the tuning")
+        tuning_task, examples, epochs, batch = self.tuning_task(task)
+        body["tuningTask"] = tuning_task
+        options = self.orchestrator(top.get("orchestrator", {}))
+        job_key = options.get("job_key") or "sha256:" + hashlib.sha256(data).hexdigest()
+        return JobSpec(
+            job_key=job_key,
+            priority=options.get("priority", 0),
+            tuned_model_id=options.get("tuned_model_id"),
+            labels=options.get("labels", {}),
+            max_run_time=options.get("max_run_time"),
+            stall_timeout=options.get("stall_timeout"),
+            display_name=display_name,
+            base_model=base_model,
+            example_count=examples,
+            epoch_count=epochs,
+            batch_size=batch,
+            expected_total_steps=-(-examples * epochs // batch) if epochs is not None and batch is not None else None,
+            body=body,
+        )
+
+    def display_name(self, value: object) -> str:
+        name = self.string(value, "display_name")
+        size = len(name.encode("utf-8"))
+        if size > MAX_DISPLAY_NAME_BYTES:
+            self.fail(
+                "display_name",
+                f"is {size:,} bytes in UTF-8 ({len(name):,} characters); the limit is {MAX_DISPLAY_NAME_BYTES} bytes",
+            )
+        return name
+
+    def project_numbers(self, value: object) -> list[str]:
+        """int64 project numbers, as numbers or numeric strings; sent as strings, as proto3 JSON writes int64."""
+        if not isinstance(value, list):
+            self.wrong_type("reader_project_numbers", "an array of project numbers", value)
+        numbers: list[str] = []
+        for index, item in enumerate(value):
+            field = f"reader_project_numbers[{index}]"
+            if isinstance(item, str):
+                if _NUMERIC.fullmatch(item) is None:
+                    self.fail(field, f"must be a project number (digits only), not {_shown(item)}")
+                item = int(item) if len(item) <= _MAX_INT_DIGITS else _BigNumber(item)
+            numbers.append(str(self.whole(item, field, 1, _INT64_MAX)))
+        return numbers
+
+    def tuning_task(self, value: object) -> tuple[dict[str, Any], int, int | None, int | None]:
+        """The ``tuningTask`` body, the example count, and the epochs and batch size when given."""
+        task = self.fields(value, "tuning_task", _TASK_FIELDS, _TASK_OUTPUT_ONLY)
+        body: dict[str, Any] = {}
+        epochs = batch = None
+        if "hyperparameters" in task:
+            hyper, epochs, batch = self.hyperparameters(task["hyperparameters"])
+            body["hyperparameters"] = hyper
+        data = self.fields(
+            self.required(task, "training_data", "tuning_task", "the training examples"),
+            "tuning_task.training_data",
+            _DATA_FIELDS,
+        )
+        path = "tuning_task.training_data.examples"
+        group = self.fields(
+            self.required(data, "examples", "tuning_task.training_data", "the training examples"),
+            path,
+            _EXAMPLES_FIELDS,
+        )
+        if "multiturn_examples" in group:
+            self.fail(
+                _join(path, "multiturn_examples"),
+                "multi-turn examples are not supported: only text input/output pairs (text_input, output)",
+            )
+        examples = self.examples(self.required(group, "examples", path, "a list of {text_input, output} pairs"))
+        body["trainingData"] = {"examples": {"examples": examples}}
+        return body, len(examples), epochs, batch
+
+    def hyperparameters(self, value: object) -> tuple[dict[str, Any], int | None, int | None]:
+        path = "tuning_task.hyperparameters"
+        hyper = self.fields(value, path, _HYPER_FIELDS)
+        if "learning_rate" in hyper and "learning_rate_multiplier" in hyper:
+            self.fail(
+                path,
+                "learning_rate and learning_rate_multiplier are alternatives (a oneof in the API); give at most one",
+            )
+        body: dict[str, Any] = {}
+        epochs = batch = None
+        if "epoch_count" in hyper:
+            epochs = body["epochCount"] = self.positive_int32(hyper["epoch_count"], _join(path, "epoch_count"))
+        if "batch_size" in hyper:
+            batch = body["batchSize"] = self.positive_int32(hyper["batch_size"], _join(path, "batch_size"))
+        if "learning_rate" in hyper:
+            body["learningRate"] = self.positive_float(hyper["learning_rate"], _join(path, "learning_rate"))
+        if "learning_rate_multiplier" in hyper:
+            body["learningRateMultiplier"] = self.positive_float(
+                hyper["learning_rate_multiplier"], _join(path, "learning_rate_multiplier")
+            )
+        return body, epochs, batch
+
+    def examples(self, value: object) -> list[dict[str, str]]:
+        """Text input/output pairs within the API's per-example limits."""
+        path = "tuning_task.training_data.examples.examples"
+        if not isinstance(value, list):
+            self.wrong_type(path, "an array of {text_input, output} pairs", value)
+        if not value:
+            self.fail(path, "must not be empty: give at least one {text_input, output} pair")
+        examples: list[dict[str, str]] = []
+        for index, example in enumerate(value):
+            where = f"{path}[{index}]"
+            if not isinstance(example, dict):
+                self.wrong_type(where, "an object {text_input, output}", example)
+            text_input: object = _MISSING
+            output: object = _MISSING
+            for key, item in example.items():
+                name = _snake(key)
+                if name == "text_input":
+                    text_input = item
+                elif name == "output":
+                    output = item
+                else:
+                    self.fail(
+                        _join(where, _display_key(key)),
+                        f"unknown field {key!r}: only text input/output pairs are supported "
+                        "(text_input and output); multi-turn chat examples are not",
+                    )
+            if text_input is _MISSING:
+                self.fail(_join(where, "text_input"), "is required: the example's input text")
+            if output is _MISSING:
+                self.fail(_join(where, "output"), "is required: the example's expected output text")
+            examples.append(
+                {
+                    "textInput": self.text(text_input, _join(where, "text_input"), MAX_INPUT_CHARS),
+                    "output": self.text(output, _join(where, "output"), MAX_OUTPUT_CHARS),
+                }
+            )
+        return examples
+
+    def orchestrator(self, value: object) -> dict[str, Any]:
+        """Our own section, with snake_case keys and validated values (absent keys stay absent)."""
+        section = self.fields(value, "orchestrator", _ORCHESTRATOR_FIELDS)
+        options: dict[str, Any] = {}
+        if "job_key" in section:
+            field = "orchestrator.job_key"
+            key = self.text(section["job_key"], field, MAX_JOB_KEY_CHARS)
+            if not key.isprintable():
+                self.fail(field, "must be printable: no control characters, tabs or line breaks")
+            options["job_key"] = key
+        if "priority" in section:
+            options["priority"] = self.whole(section["priority"], "orchestrator.priority", _INT32_MIN, _INT32_MAX)
+        if "tuned_model_id" in section:
+            options["tuned_model_id"] = self.tuned_model_id(section["tuned_model_id"])
+        if "labels" in section:
+            options["labels"] = self.labels(section["labels"])
+        for name in ("max_run_time", "stall_timeout"):
+            if name in section:
+                options[name] = self.positive_float(section[name], f"orchestrator.{name}")
+        return options
+
+    def tuned_model_id(self, value: object) -> str:
+        field = "orchestrator.tuned_model_id"
+        model_id = self.string(value, field)
+        if _TUNED_MODEL_ID.fullmatch(model_id) is None:
+            size = f" ({len(model_id):,} characters; the limit is 40)" if len(model_id) > 40 else ""
+            self.fail(
+                field,
+                f"{_shown(model_id)} is not a valid tuned-model id{size}: it must match {TUNED_MODEL_ID_PATTERN} "
+                "(1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen)",
+            )
+        return model_id
+
+    def labels(self, value: object) -> dict[str, str]:
+        if not isinstance(value, dict):
+            self.wrong_type(_LABELS_PATH, 'an object of string labels, e.g. {"team": "search"}', value)
+        if len(value) > MAX_LABELS:
+            self.fail(_LABELS_PATH, f"has {len(value):,} labels; the limit is {MAX_LABELS}")
+        labels: dict[str, str] = {}
+        for key, item in value.items():
+            field = _join(_LABELS_PATH, key)
+            if not key:
+                self.fail(field, "a label name must not be empty")
+            if len(key) > MAX_LABEL_CHARS:
+                self.fail(field, f"the label name is {len(key):,} characters; the limit is {MAX_LABEL_CHARS}")
+            self.string(key, field)
+            text = self.string(item, field)
+            if len(text) > MAX_LABEL_CHARS:
+                self.fail(field, f"is {len(text):,} characters; the limit is {MAX_LABEL_CHARS}")
+            labels[key] = text
+        return labels
