@@ -85,7 +85,7 @@ class ApiSettings:
     quota_project: str = ""
     #: Seconds for one HTTP request, connect to last byte.
     timeout: float = 30.0
-    #: Requests in flight at once, across all jobs.
+    #: Requests in flight at once, across all jobs; 0 means no cap.
     max_in_flight: int = 16
     #: Requests per second across all calls; 0 means no limit.
     requests_per_second: float = 50.0
@@ -126,6 +126,25 @@ class EmulatorSettingsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusSettings:
+    """The HTTP status endpoint (``/healthz``, ``/readyz``, ``/metrics``, ``/jobs``)."""
+
+    #: Off by default: a daemon needs no open port to do its work.
+    enabled: bool = False
+    #: Loopback by default; ``0.0.0.0`` inside a container so that its published port reaches it.
+    host: str = "127.0.0.1"
+    #: TCP port; 0 picks a free one (logged at start-up).
+    port: int = 8780
+    #: ``/healthz`` fails when the scheduler loop has not ticked for this many seconds (it ticks at
+    #: least once a second while alive).
+    max_tick_age: float = 30.0
+    #: ``/healthz`` fails when no database write has succeeded for this many seconds. Every tick
+    #: writes while work can be claimed; a credentials pause stops that for up to
+    #: ``scheduler.backoff_cap`` seconds, so keep this above it.
+    max_write_age: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen section per part of the daemon."""
 
@@ -135,6 +154,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     emulator: EmulatorSettingsSection = field(default_factory=EmulatorSettingsSection)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -236,13 +256,14 @@ def _coerce(key: str, annotation: Any, value: Any, source: str) -> Any:
 
 
 def _number(key: str, annotation: type, value: Any, source: str) -> int | float:
+    expected = "an integer" if annotation is int else "a number"
     if isinstance(value, str):
         try:
             value = int(value) if annotation is int else float(value)
         except ValueError:
-            raise ConfigError(source, key, f"must be a number, not {value!r}") from None
+            raise ConfigError(source, key, f"must be {expected}, not {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, int | float) or (annotation is int and isinstance(value, float)):
-        raise ConfigError(source, key, f"must be {'an integer' if annotation is int else 'a number'}, not {value!r}")
+        raise ConfigError(source, key, f"must be {expected}, not {value!r}")
     if value != value or value in (float("inf"), float("-inf")):
         raise ConfigError(source, key, f"must be finite, not {value!r}")
     return annotation(value)  # type: ignore[no-any-return]

@@ -1,0 +1,103 @@
+"""Fixtures shared by every test layer: a fast emulator, settings in a temporary tree, a running daemon.
+
+Everything binds to 127.0.0.1 on a free port and lives under pytest's ``tmp_path``; waits are
+bounded in time and end as soon as the awaited condition holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import Settings
+from orchestrator.daemon import run_daemon
+from orchestrator.emulator import EmulatorSettings, running_emulator
+from orchestrator.jobs import TERMINAL, Job
+from orchestrator.store import JobDetail, open_reader
+
+#: Emulator speed for tests: 2 s simulated steps at 40× → 50 ms of real time per step.
+TEST_TIME_SCALE = 40.0
+
+
+def fast_settings(root: Path, base_url: str) -> Settings:
+    """Daemon settings for tests: everything under ``root``, short poll and back-off bounds."""
+    base = Settings()
+    return replace(
+        base,
+        spool=replace(base.spool, path=root / "spool", rescan_interval=0.5, settle_seconds=0.5),
+        database=replace(base.database, path=root / "orchestrator.db"),
+        api=replace(base.api, base_url=base_url, timeout=5.0),
+        scheduler=replace(
+            base.scheduler, poll_min_interval=0.1, poll_max_interval=0.5, backoff_base=0.05, backoff_cap=0.5,
+            lease_seconds=10.0,
+        ),
+        daemon=replace(base.daemon, shutdown_grace=1.0),
+    )
+
+
+@pytest.fixture
+async def emulator_url() -> AsyncIterator[str]:
+    """A time-scaled emulator on a free loopback port."""
+    async with running_emulator(EmulatorSettings(time_scale=TEST_TIME_SCALE), host="127.0.0.1", port=0) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, emulator_url: str) -> Settings:
+    """Settings pointing at the test emulator."""
+    return fast_settings(tmp_path, emulator_url)
+
+
+@dataclass
+class RunningDaemon:
+    """A daemon running in this event loop, with helpers to wait on what it records."""
+
+    settings: Settings
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def wait_for_jobs(self, count: int, *, terminal: bool = True, timeout: float = 30.0) -> list[Job]:
+        """The jobs once ``count`` exist (and are all terminal, unless told otherwise)."""
+        found: list[Job] = []
+
+        async def ready() -> bool:
+            nonlocal found
+            if self.task.done():
+                self.task.result()
+            if not self.settings.database.path.exists():
+                return False
+            async with open_reader(self.settings.database) as reader:
+                found = await reader.list_jobs()
+            return len(found) >= count and (not terminal or all(job.state in TERMINAL for job in found))
+
+        await wait_until(ready, timeout=timeout)
+        return found
+
+    async def detail(self, ref: str) -> JobDetail:
+        """The full record of one job."""
+        async with open_reader(self.settings.database) as reader:
+            return await reader.detail(ref)
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.05) -> None:
+    """Re-check ``condition`` every ``interval`` until it holds; fail after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def daemon(settings: Settings) -> AsyncIterator[RunningDaemon]:
+    """The daemon running against the test emulator; stopped (gracefully) at teardown."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_daemon(settings, stop))
+    running = RunningDaemon(settings, stop, task)
+    try:
+        yield running
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)

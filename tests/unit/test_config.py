@@ -1,0 +1,97 @@
+"""Settings: the shipped config file, the environment naming rule, and errors that name the key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import Settings, load_settings, with_overrides
+from orchestrator.errors import ConfigError
+
+SHIPPED = Path(__file__).parents[2] / "config" / "orchestrator.toml"
+
+
+def _uncommented(text: str) -> str:
+    """The shipped file with its commented-out ``# key = value`` lines switched on."""
+    return re.sub(r"^# (\w+ = .*)$", r"\1", text, flags=re.MULTILINE)
+
+
+def test_shipped_config_documents_every_key_at_its_default(tmp_path: Path) -> None:
+    """config/orchestrator.toml names every setting, and each commented value is the real default."""
+    enabled = tmp_path / "orchestrator.toml"
+    enabled.write_text(_uncommented(SHIPPED.read_text()))
+    documented = tomllib.loads(enabled.read_text())
+    defaults = Settings()
+
+    expected = {
+        section.name: {f.name for f in fields(getattr(defaults, section.name))} for section in fields(Settings)
+    }
+    assert {name: set(values) for name, values in documented.items()} == expected
+    loaded = load_settings(enabled, environ={})
+    for section in fields(Settings):
+        for key in expected[section.name]:
+            value, default = getattr(getattr(loaded, section.name), key), getattr(getattr(defaults, section.name), key)
+            if isinstance(default, Path):
+                assert value == tmp_path / default
+            else:
+                assert value == default, f"{section.name}.{key}"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    """``ORCHESTRATOR_<SECTION>_<KEY>`` beats the file, with the string parsed to the field's type."""
+    path = tmp_path / "o.toml"
+    path.write_text('[api]\nbase_url = "http://127.0.0.1:1"\n[scheduler]\nmax_active_jobs = 2\n')
+
+    settings = load_settings(path, environ={"ORCHESTRATOR_SCHEDULER_MAX_ACTIVE_JOBS": "9",
+                                            "ORCHESTRATOR_SPOOL_WATCH": "false"})
+
+    assert settings.api.base_url == "http://127.0.0.1:1"
+    assert settings.scheduler.max_active_jobs == 9
+    assert settings.spool.watch is False
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[api]\nbase_ur = 'x'\n", "api.base_ur", "unknown key"),
+        ("[apis]\n", "apis", "unknown section"),
+        ("[api]\nauth = 'password'\n", "api.auth", "must be one of"),
+        ("[scheduler]\nmax_active_jobs = 'four'\n", "scheduler.max_active_jobs", "must be an integer"),
+        ("[scheduler]\nmax_active_jobs = 1.5\n", "scheduler.max_active_jobs", "must be an integer"),
+        ("[scheduler]\npoll_min_interval = -1\n", "scheduler.poll_min_interval", "must not be negative"),
+        ("[spool]\nwatch = 'yes please'\n", "spool.watch", "true or false"),
+        ("[api\n", "", "not valid TOML"),
+    ],
+)
+def test_a_wrong_key_or_value_names_the_key_and_the_file(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    """Typos never fall back to a default silently."""
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+
+    assert caught.value.key == key
+    assert str(path) in str(caught.value)
+    assert problem in caught.value.problem
+
+
+def test_a_bad_environment_value_names_the_variable() -> None:
+    """The source of a bad value is the variable, so the user knows where to look."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={"ORCHESTRATOR_API_TIMEOUT": "soon"})
+
+    assert "ORCHESTRATOR_API_TIMEOUT" in str(caught.value)
+
+
+def test_command_line_overrides_are_checked_like_the_file() -> None:
+    """Flags go through the same validation; None means the flag was not given."""
+    settings = with_overrides(Settings(), api={"auth": "api_key", "base_url": None})
+
+    assert settings.api.auth == "api_key" and settings.api.base_url == "emulator"
+    with pytest.raises(ConfigError):
+        with_overrides(Settings(), api={"auth": "nope"})
