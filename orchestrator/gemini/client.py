@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
 
@@ -207,11 +207,13 @@ async def open_tuning_api(
     *,
     auth: Auth | None = None,
     throttle: Throttle | None = None,
+    trace_configs: Sequence[aiohttp.TraceConfig] = (),
 ) -> AsyncIterator[HttpTuningApi]:
     """The client and its session for the lifetime of the block.
 
     ``base_url`` overrides ``settings.base_url`` (the daemon passes the embedded emulator's URL).
     ``auth`` and ``throttle`` default to the ones the settings describe; tests inject their own.
+    ``trace_configs`` observe every request of the session (the daemon counts them for ``/metrics``).
     """
     url = base_url or settings.base_url
     if url == EMBEDDED_EMULATOR or not url.startswith(("http://", "https://")):
@@ -222,7 +224,9 @@ async def open_tuning_api(
     # The connector pool matches the in-flight cap (0 is unlimited for both), so no request waits
     # for a connection once the throttle has let it go.
     connector = aiohttp.TCPConnector(limit=settings.max_in_flight)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector, raise_for_status=False) as session:
+    async with aiohttp.ClientSession(
+        timeout=timeout, connector=connector, raise_for_status=False, trace_configs=list(trace_configs) or None
+    ) as session:
         yield HttpTuningApi(session, url, credentials, gate, settings.timeout)
 
 
