@@ -72,7 +72,7 @@ class _Read:
 
 
 class Intake:
-    """Watches the inbox and records jobs; ``on_new_job`` wakes the scheduler."""
+    """Watches the inbox and records jobs; ``on_new_job`` wakes the scheduler, ``on_rejected`` counts."""
 
     def __init__(
         self,
@@ -81,12 +81,14 @@ class Intake:
         clock: Clock,
         installation_id: str,
         on_new_job: Callable[[], None] = lambda: None,
+        on_rejected: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
         self._installation_id = installation_id
         self._on_new_job = on_new_job
+        self._on_rejected = on_rejected
         self._dirs = spool_dirs(settings.path)
         self._kick = asyncio.Event()
         self._ignored: set[str] = set()
@@ -229,6 +231,7 @@ class Intake:
         os.replace(temporary, error_path)
         os.rename(path, target)
         log.warning("job_rejected", file=original, field=error.field, problem=error.problem, moved_to=str(target))
+        self._on_rejected()
 
     def _finish(self, path: Path, folder: str, name: str) -> None:
         os.rename(path, self._free_name(self._dirs[folder], name))
