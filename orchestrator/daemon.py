@@ -26,8 +26,12 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.gemini.client import open_tuning_api
 from orchestrator.intake import Intake
 from orchestrator.jobs import new_installation_id
+from orchestrator.notify import Notifier
 from orchestrator.scheduler import Scheduler
-from orchestrator.store import SqlStore, open_store
+from orchestrator.status.metrics import Metrics
+from orchestrator.status.observed import open_observed_store
+from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
+from orchestrator.store import SqlStore, open_reader
 
 log = structlog.get_logger(__name__)
 
@@ -84,31 +88,89 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-async def run_daemon(settings: Settings, stop: asyncio.Event | None = None, clock: Clock | None = None) -> None:
-    """Run intake and scheduler until ``stop`` is set (by a signal when none is given)."""
+async def run_daemon(
+    settings: Settings, stop: asyncio.Event | None = None, clock: Clock | None = None, notifier: Notifier | None = None
+) -> None:
+    """Run intake and scheduler until ``stop`` is set (by a signal when none is given).
+
+    ``notifier`` tells systemd how the daemon is doing (by default through ``NOTIFY_SOCKET``, when set).
+    """
     clock = clock or SystemClock()
+    notifier = notifier or Notifier.from_environ()
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)
+    metrics = Metrics()
     with daemon_lock(settings.database.path):
-        async with open_store(settings.database) as store:
+        async with open_observed_store(settings.database, metrics, clock.monotonic) as store:
             installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
                 "installation_id", new_installation_id()
             )
             released = await store.release_all_leases()
             owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-            log.info("daemon_starting", owner=owner, installation_id=installation_id, database=str(settings.database.path),
-                     spool=str(settings.spool.path), stale_leases_released=released)
-            async with api_base_url(settings) as base_url, open_tuning_api(settings.api, base_url) as api:
+            log.info("daemon_starting", owner=owner, installation_id=installation_id,
+                     database=str(settings.database.path), spool=str(settings.spool.path),
+                     stale_leases_released=released)
+            async with (
+                api_base_url(settings) as base_url,
+                open_tuning_api(settings.api, base_url, trace_configs=[metrics.trace_config()]) as api,
+            ):
                 scheduler = Scheduler(store, api, settings.scheduler, clock, owner,
                                       max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),
                                       shutdown_grace=settings.daemon.shutdown_grace)
-                intake = Intake(store, settings.spool, clock, installation_id, on_new_job=scheduler.wake.set)
-                async with asyncio.TaskGroup() as tasks:
+
+                def on_new_job() -> None:
+                    metrics.intake_accepted()
+                    scheduler.wake.set()
+
+                intake = Intake(store, settings.spool, clock, installation_id, on_new_job=on_new_job,
+                                on_rejected=metrics.intake_rejected)
+                health = Health(lambda: scheduler.last_tick, lambda: store.last_write, clock.monotonic, settings.status)
+                async with _status_server(settings, health, metrics, stop), asyncio.TaskGroup() as tasks:
                     tasks.create_task(intake.run(stop))
                     tasks.create_task(scheduler.run(stop))
                     tasks.create_task(_checkpoint_wal(store, settings, stop))
+                    tasks.create_task(_tell_service_manager(notifier, health, settings, stop))
             log.info("daemon_stopped")
+
+
+@asynccontextmanager
+async def _status_server(
+    settings: Settings, health: Health, metrics: Metrics, stop: asyncio.Event
+) -> AsyncIterator[None]:
+    """Serve /healthz, /readyz, /metrics and /jobs for the block, when ``[status] enabled``."""
+    if not settings.status.enabled:
+        yield
+        return
+    wal = settings.database.path.with_name(settings.database.path.name + "-wal")
+    async with open_reader(settings.database) as reader:
+        context = StatusContext(reader, health, metrics, wal, ready=lambda: not stop.is_set())
+        async with running_status_server(create_app(context), settings.status.host, settings.status.port) as url:
+            log.info("status_server_started", url=url)
+            yield
+
+
+async def _tell_service_manager(notifier: Notifier, health: Health, settings: Settings, stop: asyncio.Event) -> None:
+    """READY once running; WATCHDOG only while the scheduler loop moves; STOPPING when asked to stop.
+
+    A loop that stopped ticking gets no pings, so systemd's ``WatchdogSec=`` restarts a daemon that
+    is alive but stuck, which a PID check would not notice.
+    """
+    if not notifier.enabled:
+        return
+    notifier.ready(f"watching {settings.spool.path / 'inbox'}")
+    interval = notifier.watchdog_interval
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            break
+        report = health.check()
+        if report.tick_age <= settings.status.max_tick_age:
+            notifier.watchdog()
+        else:
+            log.error("watchdog_withheld", tick_age=round(report.tick_age, 1), limit=settings.status.max_tick_age)
+    notifier.stopping()
 
 
 async def _checkpoint_wal(store: SqlStore, settings: Settings, stop: asyncio.Event) -> None:

@@ -1,0 +1,142 @@
+"""The daemon's Prometheus metrics: one registry per daemon, fed by hooks the daemon wires in.
+
+The scheduler, the intake and the API client never import this module. The daemon passes them
+plain callbacks (the intake's ``on_new_job`` / ``on_rejected``), an aiohttp ``TraceConfig`` for the
+client's session (every request and its status, without touching the client's code), and a
+store that reports what it committed (:mod:`orchestrator.status.observed`). Gauges that describe
+the database (jobs by state, WAL size) are read when ``/metrics`` is scraped, so they are never stale.
+
+Metric names follow the Prometheus conventions: an ``orchestrator_`` prefix, base units in the
+name (``_seconds``, ``_bytes``), ``_total`` on counters (added by the client library).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from orchestrator import __version__
+from orchestrator.jobs import JobState
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "api_route"]
+
+#: Poll lateness buckets, in seconds: a healthy daemon polls within a tick (≤ 1 s) of the due time.
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+_VERSION = r"/v1[a-z0-9]*/"
+_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("POST", re.compile(rf"{_VERSION}tunedModels"), "create_tuned_model"),
+    ("POST", re.compile(rf"{_VERSION}tunedModels/[^/]+/operations/[^/]+:cancel"), "cancel_operation"),
+    ("GET", re.compile(rf"{_VERSION}tunedModels/[^/]+/operations/[^/]+"), "get_operation"),
+    ("GET", re.compile(rf"{_VERSION}tunedModels/[^/]+/operations"), "list_operations"),
+    ("GET", re.compile(rf"{_VERSION}tunedModels/[^/]+"), "get_tuned_model"),
+    ("DELETE", re.compile(rf"{_VERSION}tunedModels/[^/]+"), "delete_tuned_model"),
+)
+
+
+def api_route(method: str, path: str) -> str:
+    """The client's name for a request (``get_operation``…), so label values stay few and stable."""
+    for route_method, pattern, name in _ROUTES:
+        if method == route_method and pattern.fullmatch(path):
+            return name
+    return "other"
+
+
+class Metrics:
+    """Every metric the daemon exports, in its own registry (tests build as many as they like)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        Info("orchestrator_build", "The running orchestrator's version.", registry=registry).info(
+            {"version": __version__}
+        )
+        self.jobs = Gauge("orchestrator_jobs", "Jobs in the status database, by state.", ["state"], registry=registry)
+        self.api_requests = Counter(
+            "orchestrator_api_requests",
+            "API requests by route and HTTP status ('error': no response, e.g. a dropped connection).",
+            ["route", "status"],
+            registry=registry,
+        )
+        self.rate_limit_pauses = Counter(
+            "orchestrator_rate_limit_pauses",
+            "429 answers; each pauses every API call of the daemon for the delay the API asked for.",
+            registry=registry,
+        )
+        self.poll_lateness = Histogram(
+            "orchestrator_poll_lateness_seconds",
+            "How long after its due time a running job's poll was claimed.",
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
+        self.intake_files = Counter(
+            "orchestrator_intake_files",
+            "Job files the intake finished with, by outcome (accepted: a job; rejected: an error file).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.snapshots_recorded = Counter(
+            "orchestrator_snapshots_recorded",
+            "Training snapshots (one per step) written to the status database.",
+            registry=registry,
+        )
+        self.wal_bytes = Gauge("orchestrator_wal_bytes", "Size of the database's write-ahead log.", registry=registry)
+        self.tick_age = Gauge(
+            "orchestrator_scheduler_tick_age_seconds", "Seconds since the scheduler loop last ran.", registry=registry
+        )
+        self.write_age = Gauge(
+            "orchestrator_last_write_age_seconds", "Seconds since the last successful database write.",
+            registry=registry,
+        )
+        for outcome in ("accepted", "rejected"):
+            self.intake_files.labels(outcome)
+        for state in JobState:
+            self.jobs.labels(state.value)
+
+    # -- hooks the daemon wires into the parts ------------------------------------------------
+
+    def intake_accepted(self) -> None:
+        """A job file became a job."""
+        self.intake_files.labels("accepted").inc()
+
+    def intake_rejected(self) -> None:
+        """A job file was rejected."""
+        self.intake_files.labels("rejected").inc()
+
+    def api_response(self, method: str, path: str, status: int | None) -> None:
+        """One API request ended with ``status`` (None: no response at all)."""
+        self.api_requests.labels(api_route(method, path), "error" if status is None else str(status)).inc()
+        if status == 429:
+            self.rate_limit_pauses.inc()
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """An aiohttp trace that counts every request of the session it is given to."""
+
+        async def on_end(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
+                         params: aiohttp.TraceRequestEndParams) -> None:
+            self.api_response(params.method, params.url.path, params.response.status)
+
+        async def on_exception(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
+                               params: aiohttp.TraceRequestExceptionParams) -> None:
+            self.api_response(params.method, params.url.path, None)
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_end.append(on_end)
+        trace.on_request_exception.append(on_exception)
+        return trace
+
+    # -- scrape time --------------------------------------------------------------------------
+
+    def set_jobs(self, counts: Mapping[JobState, int]) -> None:
+        """Jobs by state as the database has them now (states with no job report 0)."""
+        for state in JobState:
+            self.jobs.labels(state.value).set(counts.get(state, 0))
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

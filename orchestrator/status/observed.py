@@ -1,0 +1,85 @@
+"""A store that reports what it commits: liveness and metrics without hooks in the scheduler.
+
+``ObservedStore`` is the daemon's :class:`~orchestrator.store.SqlStore` with three methods wrapped:
+each successful write stamps :attr:`last_write` (the second half of ``/healthz``), claims measure
+how late each running job's poll is, and committed steps count the snapshots they recorded. The
+scheduler and the intake receive it as a plain ``SqlStore`` and are none the wiser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orchestrator.config import DatabaseSettings
+from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.status.metrics import Metrics
+from orchestrator.store import NewJob, SqlStore, migrate
+from orchestrator.store.sql import create_engine
+
+_POLLED = frozenset({JobState.RUNNING, JobState.CANCELLING})
+
+
+class ObservedStore(SqlStore):
+    """``SqlStore`` plus a last-write stamp and metrics; ``monotonic`` is the daemon clock's."""
+
+    def __init__(self, engine: AsyncEngine, metrics: Metrics, monotonic: Callable[[], float]) -> None:
+        super().__init__(engine)
+        self._metrics = metrics
+        self._monotonic = monotonic
+        #: Monotonic time of the last committed write (the start-up time until the first one).
+        self.last_write = monotonic()
+
+    async def add_job(self, new: NewJob, now: datetime) -> Job:
+        """See :meth:`SqlStore.add_job`."""
+        job = await super().add_job(new, now)
+        self.last_write = self._monotonic()
+        return job
+
+    async def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, queued_limit: int) -> list[Job]:
+        """See :meth:`SqlStore.claim_due`; also observes each claimed poll's lateness."""
+        claimed = await super().claim_due(owner, now, lease, limit, queued_limit)
+        self.last_write = self._monotonic()
+        for job in claimed:
+            if job.state in _POLLED and job.next_check_at is not None:
+                self._metrics.poll_lateness.observe(max(0.0, (now - job.next_check_at).total_seconds()))
+        return claimed
+
+    async def commit_step(
+        self,
+        job: Job,
+        owner: str,
+        now: datetime,
+        *,
+        to: JobState | None = None,
+        detail: Mapping[str, Any] | None = None,
+        snapshots_seen: Sequence[Snapshot] = (),
+        release: bool = True,
+        **values: Any,
+    ) -> Job:
+        """See :meth:`SqlStore.commit_step`; also counts the snapshots it recorded."""
+        committed = await super().commit_step(
+            job, owner, now, to=to, detail=detail, snapshots_seen=snapshots_seen, release=release, **values
+        )
+        self.last_write = self._monotonic()
+        if snapshots_seen:
+            self._metrics.snapshots_recorded.inc(len(snapshots_seen))
+        return committed
+
+
+@asynccontextmanager
+async def open_observed_store(
+    settings: DatabaseSettings, metrics: Metrics, monotonic: Callable[[], float]
+) -> AsyncIterator[ObservedStore]:
+    """Like :func:`orchestrator.store.open_store` (migrations first), returning an observed store."""
+    await asyncio.to_thread(migrate, settings.path)
+    store = ObservedStore(create_engine(settings.path, settings.busy_timeout), metrics, monotonic)
+    try:
+        yield store
+    finally:
+        await store.dispose()
