@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from orchestrator.config import Settings
 from orchestrator.daemon import run_daemon
@@ -70,8 +71,11 @@ class RunningDaemon:
                 self.task.result()
             if not self.settings.database.path.exists():
                 return False
-            async with open_reader(self.settings.database) as reader:
-                found = await reader.list_jobs()
+            try:
+                async with open_reader(self.settings.database) as reader:
+                    found = await reader.list_jobs()
+            except OperationalError:  # the daemon's first migration is still creating the tables
+                return False
             return len(found) >= count and (not terminal or all(job.state in TERMINAL for job in found))
 
         await wait_until(ready, timeout=timeout)
