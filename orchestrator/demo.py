@@ -19,7 +19,7 @@ from orchestrator.config import Settings
 from orchestrator.daemon import run_daemon
 from orchestrator.intake import drop_job_file
 from orchestrator.jobs import TERMINAL, JobState
-from orchestrator.store import open_reader
+from orchestrator.store import DatabaseNotReady, open_reader
 
 TUTORIAL_JOB = "number-generator.json"
 #: Simulated time runs this many times faster than real time in the demo (2 s steps → 0.1 s).
@@ -70,9 +70,13 @@ async def run_demo(workdir: Path | None = None, out: TextIO = sys.stdout) -> int
 
 async def _follow(settings: Settings, daemon: asyncio.Task[None], out: TextIO) -> JobState:
     """Print the job's progress until it is terminal (or the daemon dies)."""
-    while not settings.database.path.exists():
+    while True:
         _check_alive(daemon)
-        await asyncio.sleep(0.05)
+        try:
+            async with open_reader(settings.database):
+                break
+        except DatabaseNotReady:
+            await asyncio.sleep(0.05)
     last = ""
     async with open_reader(settings.database) as reader:
         while True:

@@ -12,13 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from orchestrator.config import Settings
 from orchestrator.daemon import run_daemon
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import TERMINAL, Job
-from orchestrator.store import JobDetail, open_reader
+from orchestrator.store import DatabaseNotReady, JobDetail, open_reader
 
 #: Emulator speed for tests: 2 s simulated steps at 40× → 50 ms of real time per step.
 TEST_TIME_SCALE = 40.0
@@ -69,12 +68,10 @@ class RunningDaemon:
             nonlocal found
             if self.task.done():
                 self.task.result()
-            if not self.settings.database.path.exists():
-                return False
             try:
                 async with open_reader(self.settings.database) as reader:
                     found = await reader.list_jobs()
-            except OperationalError:  # the daemon's first migration is still creating the tables
+            except DatabaseNotReady:
                 return False
             return len(found) >= count and (not terminal or all(job.state in TERMINAL for job in found))
 

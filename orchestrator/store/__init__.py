@@ -16,10 +16,11 @@ from alembic import command
 from alembic.config import Config
 
 from orchestrator.config import DatabaseSettings
+from orchestrator.errors import OrchestratorError
 from orchestrator.store.reader import JobDetail, StatusReader
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore, create_engine
 
-__all__ = ["DuplicateJob", "JobDetail", "NewJob", "SqlStore", "StatusReader", "migrate", "open_reader", "open_store"]
+__all__ = ["DatabaseNotReady", "DuplicateJob", "JobDetail", "NewJob", "SqlStore", "StatusReader", "migrate", "open_reader", "open_store"]
 
 
 def migrate(path: Path, revision: str = "head") -> None:
@@ -42,13 +43,22 @@ async def open_store(settings: DatabaseSettings) -> AsyncIterator[SqlStore]:
         await store.dispose()
 
 
+class DatabaseNotReady(OrchestratorError):
+    """The status database does not exist yet, or its schema is still being created."""
+
+
 @asynccontextmanager
 async def open_reader(settings: DatabaseSettings) -> AsyncIterator[StatusReader]:
     """A read-only view of the database; fails clearly when the daemon has not created it yet."""
     if not settings.path.exists():
-        raise FileNotFoundError(f"no status database at {settings.path} (has the daemon run yet?)")
+        raise DatabaseNotReady(f"no status database at {settings.path} (has the daemon run yet?)")
     engine = create_engine(settings.path, settings.busy_timeout, read_only=True)
     try:
-        yield StatusReader(engine)
+        reader = StatusReader(engine)
+        if not await reader.has_schema():
+            raise DatabaseNotReady(
+                f"{settings.path} has no schema yet (the daemon is creating it; or run: orchestrator db upgrade)"
+            )
+        yield reader
     finally:
         await engine.dispose()

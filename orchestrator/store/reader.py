@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.errors import OrchestratorError
@@ -47,6 +47,16 @@ class StatusReader:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def has_schema(self) -> bool:
+        """Whether the migrations have run (the ``jobs`` table exists and the version is recorded)."""
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                text("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('jobs', 'alembic_version')")
+            )
+            if count != 2:
+                return False
+            return await conn.scalar(text("SELECT COUNT(*) FROM alembic_version")) == 1
 
     async def list_jobs(
         self, states: Collection[JobState] = (), labels: Mapping[str, str] | None = None, limit: int = 1000
