@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset(
-    {"authorization", "x-goog-api-key", "key", "api_key", "access_token", "refresh_token", "token", "password", "secret"}
+    {
+        "authorization", "x-goog-api-key", "key", "api_key", "access_token", "refresh_token", "token", "password",
+        "secret",
+    }
 )
 _secret_values: set[str] = set()
 
 
 def register_secret(value: str) -> None:
-    """Make ``value`` (an API key, a token) unprintable in any log line from now on."""
+    """Make ``value`` (an API key, a token) unprintable in any log line, record or file from now on."""
     if len(value) >= 8:  # shorter strings would blank innocent text; no real credential is that short
         _secret_values.add(value)
 
@@ -35,15 +38,27 @@ def scrub(text: str) -> str:
     return text
 
 
+def _redact(value: Any) -> Any:
+    """A value with secrets blanked, looking inside the containers an event may carry."""
+    if isinstance(value, str):
+        return scrub(value) if _secret_values else value
+    if isinstance(value, BaseException):
+        return scrub(f"{type(value).__name__}: {value}")
+    if isinstance(value, Mapping):
+        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact(v) for v in value]
+    return value
+
+
 def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: blank secret fields and registered secret values."""
+    """structlog processor: blank secret fields and registered secret values, nested ones too.
+
+    It runs after ``format_exc_info``, so a traceback (whose frames can quote a request's headers)
+    is scrubbed as text like any other field.
+    """
     for name, value in event_dict.items():
-        if name.lower() in SECRET_FIELDS:
-            event_dict[name] = REDACTED
-        elif _secret_values and isinstance(value, str):
-            event_dict[name] = scrub(value)
-        elif _secret_values and isinstance(value, BaseException):
-            event_dict[name] = scrub(f"{type(value).__name__}: {value}")
+        event_dict[name] = REDACTED if name.lower() in SECRET_FIELDS else _redact(value)
     return event_dict
 
 
@@ -59,11 +74,37 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
+    _route_stdlib_warnings(stream)
+
+
+class _ScrubFilter(logging.Filter):
+    """Blanks registered secrets in records of libraries that log through the standard library."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def _route_stdlib_warnings(stream: TextIO) -> None:
+    """aiohttp and asyncio log through ``logging``: give their warnings one scrubbed handler."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "orchestrator", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(_ScrubFilter())
+    handler.orchestrator = True  # type: ignore[attr-defined]
+    root.addHandler(handler)

@@ -23,11 +23,22 @@ def backoff_delay(
     A uniform draw in ``[0, min(cap, base * 2**(attempts-1))]``; when the server named a delay, at
     least that delay plus up to ``base`` of jitter, so retries released by one 429 spread out.
     """
-    bound = min(cap, base * 2 ** max(attempts - 1, 0))
+    bound = min(cap, base * 2.0 ** min(max(attempts - 1, 0), 62))
     delay = rng.uniform(0, bound)
     if retry_after is not None and retry_after > 0:
         delay = max(delay, retry_after + rng.uniform(0, base))
     return delay
+
+
+def pause_delay(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to pause every call after ``failures`` consecutive refusals of our credentials.
+
+    "Equal jitter": half the exponential bound for sure, the other half drawn, so the pause grows
+    with each refusal (a full-jitter draw could be near zero and turn a dead key into a hot loop)
+    while pauses of many processes still spread out.
+    """
+    bound = min(cap, base * 2.0 ** min(max(failures - 1, 0), 62))
+    return bound / 2 + rng.uniform(0, bound / 2)
 
 
 def next_poll_delay(

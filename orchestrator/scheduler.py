@@ -24,13 +24,14 @@ from orchestrator.config import SchedulerSettings
 from orchestrator.errors import (
     AlreadyExists,
     ApiError,
+    MalformedResponse,
     NotFound,
     RateLimited,
     StaleWrite,
     TransientError,
     Unauthenticated,
 )
-from orchestrator.gemini import OperationStatus, TuningApi
+from orchestrator.gemini import CANCELLED_CODE, OperationStatus, TuningApi
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.policy import (
     Outcome,
@@ -39,6 +40,7 @@ from orchestrator.policy import (
     judge_model_state,
     judge_operation,
     next_poll_delay,
+    pause_delay,
     rpc_status_name,
 )
 from orchestrator.store.sql import SqlStore
@@ -47,6 +49,23 @@ log = structlog.get_logger(__name__)
 
 #: Longest the loop sleeps without looking at the database (a CLI cancel arrives this way).
 IDLE_WAKE_SECONDS = 1.0
+#: Longest pause after the database failed a tick, and how often such failures are logged.
+STORE_RETRY_CAP_SECONDS = 5.0
+STORE_LOG_INTERVAL_SECONDS = 60.0
+
+
+class _EveryInterval:
+    """Says yes at most once per ``interval`` seconds: one log line per interval, not one per job."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last = float("-inf")
+
+    def due(self, now: float) -> bool:
+        if now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +105,11 @@ class Scheduler:
         self._in_flight = 0
         self._claimed_queued = 0
         self._auth_paused_until = 0.0
-        self._auth_logged_at = -1e9
+        self._auth_failures = 0
+        self._auth_log = _EveryInterval(settings.backoff_cap)
+        self._store_failures = 0
+        self._store_log = _EveryInterval(STORE_LOG_INTERVAL_SECONDS)
+        self._writes: set[asyncio.Future[Job]] = set()
         self.wake = asyncio.Event()
         #: Monotonic time of the last loop iteration, for liveness checks.
         self.last_tick = clock.monotonic()
@@ -95,24 +118,52 @@ class Scheduler:
         """Run until ``stop`` is set, then give steps in flight ``shutdown_grace`` seconds to end.
 
         A step still running after that is cancelled: that is safe, because its state change was
-        committed before its request went out and a repeated request is idempotent.
+        committed before its request went out and a repeated request is idempotent. Writes already
+        started are awaited (they are shielded), so the store is never closed under one.
+
+        A failing database ("database is locked", a full disk) never ends the loop: the tick is
+        logged once per interval and tried again after a short pause.
         """
         lease = timedelta(seconds=self._settings.lease_seconds)
         while not stop.is_set():
             self.last_tick = self._clock.monotonic()
             self.wake.clear()
-            if self._clock.monotonic() >= self._auth_paused_until:
-                await self._claim_and_start(lease)
-            await self._wait(stop)
+            try:
+                if self._clock.monotonic() >= self._auth_paused_until:
+                    await self._claim_and_start(lease)
+                timeout = await self._sleep_budget()
+            except Exception as exc:
+                timeout = self._store_trouble(exc)
+            else:
+                self._store_failures = 0
+            await self._wait(stop, timeout)
+        await self._drain()
+
+    async def _drain(self) -> None:
         if self._steps:
-            _done, pending = await asyncio.wait(self._steps, timeout=self._shutdown_grace)
+            done, pending = await asyncio.wait(self._steps, timeout=self._shutdown_grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            log.info("scheduler_stopped", steps_finished=len(_done), steps_abandoned=len(pending))
+            log.info("scheduler_stopped", steps_finished=len(done), steps_abandoned=len(pending))
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    def _store_trouble(self, exc: Exception) -> float:
+        """Seconds to wait after a tick failed on the database, logging it at most once per interval."""
+        self._store_failures += 1
+        delay = min(STORE_RETRY_CAP_SECONDS, 0.1 * 2.0 ** min(self._store_failures, 10))
+        if self._store_log.due(self._clock.monotonic()):
+            log.error("scheduler_tick_failed", error=f"{type(exc).__name__}: {exc}", retry_in=round(delay, 3),
+                      consecutive_failures=self._store_failures)
+        return delay
 
     async def _claim_and_start(self, lease: timedelta) -> None:
         room = self._max_steps - self._in_flight
+        if self._auth_failures:
+            # Credentials were refused: one probe step at a time until a request gets through, so
+            # an expired key costs one request and one log line per pause, not one per job.
+            room = min(room, 1 - self._in_flight)
         if room <= 0:
             return
         active = await self._store.count_remote_active()
@@ -126,17 +177,24 @@ class Scheduler:
             self._steps.add(task)
             task.add_done_callback(self._steps.discard)
 
-    async def _wait(self, stop: asyncio.Event) -> None:
-        """Sleep until the next job is due, a step ends or new work arrives, or ``stop``."""
+    async def _sleep_budget(self) -> float:
+        """Seconds until the next job is due (at most ``IDLE_WAKE_SECONDS``), or until a pause ends."""
         timeout = IDLE_WAKE_SECONDS
         due = await self._store.next_due_at()
         if due is not None:
             timeout = min(timeout, max(0.0, (due - self._clock.now()).total_seconds()))
         if self._in_flight >= self._max_steps:
-            timeout = IDLE_WAKE_SECONDS
+            return IDLE_WAKE_SECONDS
+        paused = self._auth_paused_until - self._clock.monotonic()
+        if paused > 0:  # jobs are due but may not be claimed yet: sleep through the pause
+            timeout = max(timeout, min(IDLE_WAKE_SECONDS, paused))
+        return timeout
+
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds``, or until a step ends, new work arrives or ``stop``."""
         waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -183,47 +241,60 @@ class Scheduler:
             await self._retry_later(job, exc, bound)
             return
         except ApiError as exc:
+            self._api_reachable()
             await self._commit(job, to=JobState.FAILED, detail={"phase": "create", **exc.as_dict()},
                                error_code=exc.http_status, error_status=exc.status or None,
                                error_message=exc.api_message, attempts=0)
             bound.warning("job_failed", phase="create", http_status=exc.http_status, status=exc.status,
                           message=exc.api_message)
             return
+        self._api_reachable()
         now = self._clock.now()
         operation_name = operation.name if operation else None
         await self._commit(
             job, to=JobState.RUNNING, detail={"operation": operation_name}, operation_name=operation_name,
             total_steps=(operation.total_steps if operation and operation.total_steps else job.total_steps),
             started_at=now, last_progress_at=now, remote_state="CREATING", attempts=0, last_error=None,
-            next_check_at=now + timedelta(seconds=self._settings.poll_min_interval),
+            next_check_at=now + timedelta(seconds=self._settings.poll_min_interval), soon_if_cancel_requested=True,
         )
         bound.info("job_running", operation=operation_name)
 
     async def _adopt(self, job: Job) -> OperationStatus | None:
         """Find the operation of a tuned model we created earlier (whose response we never saw).
 
-        The operation list comes first; when the API cannot list operations, the model itself is
-        read and polled by its ``state`` (None). A model that is gone again was deleted in between:
-        that is transient, and the next try creates it anew.
+        The operation list comes first (the client asks ``/v1``, then ``/v1beta``); when neither
+        version lists it, the model itself is read and polled by its ``state`` (None). A model that
+        is gone again was deleted in between: that is transient, and the next try creates it anew.
         """
-        try:
-            for operation in await self._api.list_operations(job.tuned_model_name):
-                if operation.name.startswith(f"{job.tuned_model_name}/operations/"):
-                    return operation
-        except NotFound:
-            pass
+        operation = await self._find_operation(job)
+        if operation is not None:
+            return operation
         try:
             await self._api.get_tuned_model(job.tuned_model_name)
         except NotFound:
             raise TransientError("the tuned model reported as existing was not found; creating again") from None
         return None
 
+    async def _find_operation(self, job: Job) -> OperationStatus | None:
+        """The model's creation operation from its operation list, or None when no version lists it."""
+        try:
+            operations = await self._api.list_operations(job.tuned_model_name)
+        except NotFound:
+            return None
+        prefix = f"{job.tuned_model_name}/operations/"
+        return next((op for op in operations if op.name.startswith(prefix)), None)
+
     # -- running and cancelling ---------------------------------------------------------------
 
     async def _poll(self, job: Job, bound: Any) -> None:
         try:
-            job = await self._cancel_if_due(job, bound)
-            progress = await self._read_remote(job)
+            # Each commit is assigned here before the next request, so an error after it retries
+            # against the row as it now is (a stale copy would make the retry's write stale).
+            job = await self._begin_cancel_if_due(job, bound)
+            if job.state is JobState.CANCELLING and job.cancel_sent_at is None:
+                await self._send_cancel(job, bound)
+                job = await self._commit(job, release=False, cancel_sent_at=self._clock.now())
+            progress = await self._read_remote(job, bound)
         except (TransientError, Unauthenticated) as exc:
             await self._retry_later(job, exc, bound)
             return
@@ -233,6 +304,7 @@ class Scheduler:
                                error_message=exc.api_message)
             bound.warning("job_failed", phase="poll", http_status=exc.http_status, message=exc.api_message)
             return
+        self._api_reachable()
         now = self._clock.now()
         new = tuple(s for s in progress.snapshots if s.step > job.completed_steps)
         values: dict[str, Any] = {"attempts": 0, "last_error": None, "remote_state": progress.remote_state}
@@ -249,7 +321,8 @@ class Scheduler:
                 min_interval=self._settings.poll_min_interval, max_interval=self._settings.poll_max_interval,
                 rng=self._rng,
             )
-            job = await self._commit(job, snapshots_seen=new, next_check_at=now + timedelta(seconds=delay), **values)
+            job = await self._commit(job, snapshots_seen=new, next_check_at=now + timedelta(seconds=delay),
+                                     soon_if_cancel_requested=True, **values)
             if new:
                 bound.debug("job_progress", step=job.completed_steps, total_steps=job.total_steps, loss=job.last_loss)
             return
@@ -276,13 +349,19 @@ class Scheduler:
             return JobState.FAILED, f"{job.cancel_reason}: cancelled by the orchestrator ({verdict.message})"
         return JobState.FAILED, verdict.message
 
-    async def _read_remote(self, job: Job) -> _Progress:
-        """Read the operation on /v1 (the client falls back to /v1beta); then the model's state."""
+    async def _read_remote(self, job: Job, bound: Any) -> _Progress:
+        """Read the operation on /v1 (the client falls back to /v1beta); then the model's state.
+
+        The model is also the fallback for an operation we cannot read (``done`` without an
+        outcome, wrong types): its ``state`` and snapshots tell the same story in another shape.
+        """
         if job.operation_name:
             try:
                 operation = await self._api.get_operation(job.operation_name)
             except NotFound:
                 pass
+            except MalformedResponse as exc:
+                bound.warning("operation_unreadable_reading_model", error=str(exc))
             else:
                 model_state = operation.model.state if operation.model else ("CREATING" if not operation.done else None)
                 return _Progress(judge_operation(operation), operation.total_steps, operation.snapshots, model_state)
@@ -293,23 +372,41 @@ class Scheduler:
                 Verdict(Outcome.FAILED, 5, "the tuned model no longer exists (deleted outside the orchestrator)"),
                 None, (), None,
             )
-        return _Progress(judge_model_state(model.state), None, model.snapshots, model.state)
+        verdict = judge_model_state(model.state)
+        if job.state is JobState.CANCELLING and verdict.outcome is Outcome.FAILED:
+            # A cancelled tuning leaves its model FAILED; without the operation that is all we see.
+            verdict = Verdict(Outcome.CANCELLED, CANCELLED_CODE, "the tuned model is FAILED after our cancel")
+        return _Progress(verdict, None, model.snapshots, model.state)
 
-    async def _cancel_if_due(self, job: Job, bound: Any) -> Job:
-        """Move a running job to cancelling when asked or overdue, then send ``:cancel`` once."""
-        if job.state is JobState.RUNNING:
-            reason = "user" if job.cancel_requested else self._overdue_reason(job)
-            if reason is None:
-                return job
-            job = await self._commit(job, to=JobState.CANCELLING, release=False, cancel_reason=reason,
-                                     cancel_requested=False, detail={"reason": reason})
-            bound.info("job_cancelling", reason=reason)
-        if job.state is JobState.CANCELLING and job.cancel_sent_at is None:
-            if job.operation_name:
-                with contextlib.suppress(NotFound):  # gone already: the poll that follows says how it ended
-                    await self._api.cancel_operation(job.operation_name)
-            job = await self._commit(job, release=False, cancel_sent_at=self._clock.now())
+    async def _begin_cancel_if_due(self, job: Job, bound: Any) -> Job:
+        """Move a running job to cancelling (committed before ``:cancel`` is sent) when asked or overdue."""
+        if job.state is not JobState.RUNNING:
+            return job
+        reason = "user" if job.cancel_requested else self._overdue_reason(job)
+        if reason is None:
+            return job
+        job = await self._commit(job, to=JobState.CANCELLING, release=False, cancel_reason=reason,
+                                 cancel_requested=False, detail={"reason": reason})
+        bound.info("job_cancelling", reason=reason)
         return job
+
+    async def _send_cancel(self, job: Job, bound: Any) -> None:
+        """``:cancel`` the operation; a job adopted without one looks for it first.
+
+        A tuning whose operation no API version lists cannot be cancelled; deleting its tuned model
+        is the one way left to stop it (and its bill), and the poll that follows records the end.
+        """
+        name = job.operation_name
+        if name is None:
+            operation = await self._find_operation(job)
+            name = operation.name if operation else None
+        if name is None:
+            bound.warning("cancel_without_operation_deleting_model")
+            with contextlib.suppress(NotFound):
+                await self._api.delete_tuned_model(job.tuned_model_name)
+            return
+        with contextlib.suppress(NotFound):  # gone already: the poll that follows says how it ended
+            await self._api.cancel_operation(name)
 
     def _overdue_reason(self, job: Job) -> str | None:
         now = self._clock.now()
@@ -339,21 +436,42 @@ class Scheduler:
         delay = backoff_delay(attempts, base=self._settings.backoff_base, cap=self._settings.backoff_cap,
                               rng=self._rng, retry_after=retry_after)
         if isinstance(exc, Unauthenticated):
-            self._pause_for_auth(delay, exc)
+            delay = max(delay, self._pause_for_auth(exc))
         now = self._clock.now()
-        await self._commit(job, attempts=attempts, last_error=str(exc),
-                           next_check_at=now + timedelta(seconds=delay))
-        bound.info("step_retry_scheduled", attempt=attempts, delay=round(delay, 3), error=str(exc),
-                   http_status=exc.http_status)
+        await self._commit(job, attempts=attempts, last_error=str(exc), next_check_at=now + timedelta(seconds=delay))
+        report = bound.debug if isinstance(exc, Unauthenticated) else bound.warning
+        report("step_retry_scheduled", attempt=attempts, delay=round(delay, 3), error=str(exc),
+               error_kind=type(exc).__name__, http_status=exc.http_status)
 
-    def _pause_for_auth(self, delay: float, exc: ApiError) -> None:
-        """Stop claiming work while credentials fail: one log line per interval, not one per job."""
+    def _pause_for_auth(self, exc: ApiError) -> float:
+        """Stop claiming work while credentials fail: one log line per interval, not one per job.
+
+        The pause grows with consecutive refusals (the scheduler's own back-off, not a job's), and
+        until a request succeeds again only one probe step runs at a time.
+        """
+        self._auth_failures += 1
+        pause = pause_delay(self._auth_failures, base=self._settings.backoff_base, cap=self._settings.backoff_cap,
+                            rng=self._rng)
         now = self._clock.monotonic()
-        self._auth_paused_until = max(self._auth_paused_until, now + delay)
-        if now - self._auth_logged_at >= self._settings.backoff_cap:
-            self._auth_logged_at = now
-            log.error("scheduler_paused_unauthenticated", pause_seconds=round(delay, 3), error=str(exc))
+        self._auth_paused_until = max(self._auth_paused_until, now + pause)
+        if self._auth_log.due(now):
+            log.error("scheduler_paused_unauthenticated", pause_seconds=round(pause, 3), error=str(exc),
+                      consecutive_failures=self._auth_failures)
+        return pause
+
+    def _api_reachable(self) -> None:
+        """A step got an answer: credentials work (again), so the scheduler runs at full width."""
+        if self._auth_failures:
+            log.info("scheduler_resumed_authenticated", after_failures=self._auth_failures)
+            self._auth_failures = 0
 
     async def _commit(self, job: Job, **kwargs: Any) -> Job:
-        """``store.commit_step`` for this process, shielded: a write that started is not cut off."""
-        return await asyncio.shield(self._store.commit_step(job, self._owner, self._clock.now(), **kwargs))
+        """``store.commit_step`` for this process, shielded: a write that started is not cut off.
+
+        The write is remembered until it ends, so a shutdown that abandons the step still waits
+        for it before the store closes.
+        """
+        write = asyncio.ensure_future(self._store.commit_step(job, self._owner, self._clock.now(), **kwargs))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        return await asyncio.shield(write)

@@ -19,6 +19,7 @@ from google.auth.exceptions import DefaultCredentialsError, RefreshError, Transp
 
 from orchestrator.config import ApiSettings
 from orchestrator.errors import ConfigError, TransientError, Unauthenticated
+from orchestrator.logs import register_secret
 
 __all__ = ["ADC_SCOPES", "AdcAuth", "ApiKeyAuth", "Auth", "NoAuth", "auth_from_settings"]
 
@@ -70,6 +71,7 @@ class ApiKeyAuth:
     def __init__(self, key: str, *, env_var: str = "") -> None:
         self._key = key
         self._env_var = env_var
+        register_secret(key)
 
     @classmethod
     def from_env(cls, env_var: str, environ: Mapping[str, str] | None = None) -> ApiKeyAuth:
@@ -124,7 +126,10 @@ class AdcAuth:
         """``authorization: Bearer …`` (refreshed first when missing or about to expire), quota project."""
         if not self._credentials.valid:
             await self._refresh(stale_token=self._credentials.token)
-        headers = {"authorization": f"Bearer {self._credentials.token}"}
+        token = self._credentials.token
+        if isinstance(token, str):
+            register_secret(token)
+        headers = {"authorization": f"Bearer {token}"}
         if self._quota_project:
             headers["x-goog-user-project"] = self._quota_project
         return headers

@@ -54,7 +54,12 @@ TRANSIENT_HTTP: Final = frozenset({408, 500, 502, 503, 504})
 #: The longest API message we keep: enough for any real one, bounded for the database and logs.
 MAX_MESSAGE_CHARS: Final = 2000
 
+#: ``ErrorInfo.reason`` values that mean "this credential is wrong" even when the HTTP status is 400
+#: or 403 (production answers a bad API key with 400 ``API_KEY_INVALID``, gemini-api.md §11).
+CREDENTIAL_REASONS: Final = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "ACCESS_TOKEN_EXPIRED"})
+
 _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
+_ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 def error_from_response(
@@ -71,6 +76,10 @@ def error_from_response(
     if http_status == 429:
         retry_after = _retry_after(envelope.get("details"), headers, time.time() if now is None else now)
         return RateLimited(message, http_status=http_status, status=status, retry_after=retry_after)
+    if _reason(envelope.get("details")) in CREDENTIAL_REASONS:
+        # A bad key is the installation's problem, not the job's: failing every job with it would
+        # throw the queue away over one configuration mistake, so it pauses the scheduler like a 401.
+        return Unauthenticated(message, http_status=http_status, status=status)
     return _error_class(http_status, status)(message, http_status=http_status, status=status)
 
 
@@ -119,6 +128,15 @@ def _retry_after(details: object, headers: Mapping[str, str], now: float) -> flo
     """The longer of the server's two hints (``RetryInfo.retryDelay``, ``Retry-After``), if any."""
     hints = [d for d in (_retry_info_delay(details), _retry_after_header(headers, now)) if d is not None]
     return max(hints) if hints else None
+
+
+def _reason(details: object) -> str:
+    """The ``ErrorInfo.reason`` among the details, or ``""``."""
+    if isinstance(details, list):
+        for detail in details:
+            if isinstance(detail, dict) and detail.get("@type") == _ERROR_INFO:
+                return _text(detail.get("reason"))
+    return ""
 
 
 def _retry_info_delay(details: object) -> float | None:

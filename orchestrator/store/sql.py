@@ -11,6 +11,7 @@ row and raises :class:`StaleWrite` instead of being applied.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, event, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, event, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -29,7 +30,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from orchestrator.errors import OrchestratorError, StaleWrite
 from orchestrator.jobs import REMOTE_ACTIVE, TERMINAL, Job, JobState, Snapshot, can_transition
-from orchestrator.store.schema import events, job_specs, jobs, meta, snapshots
+from orchestrator.logs import scrub
+from orchestrator.store.schema import UtcDateTime, events, job_specs, jobs, meta, snapshots
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +66,15 @@ class NewJob:
     total_steps: int | None
     file_sha256: str
     file_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What :meth:`SqlStore.prune` removed (or would remove, on a dry run)."""
+
+    job_ids: tuple[str, ...]
+    events: int
+    snapshots: int
 
 
 def sqlite_url(path: Path, *, read_only: bool = False) -> str:
@@ -294,17 +305,29 @@ class SqlStore:
         detail: Mapping[str, Any] | None = None,
         snapshots_seen: Sequence[Snapshot] = (),
         release: bool = True,
+        soon_if_cancel_requested: bool = False,
         **values: Any,
     ) -> Job:
         """Write the outcome of one step of ``job``: the one write primitive of the scheduler.
 
         Compare-and-set on (id, state, lease owner); optionally moves the state (with its event row),
         records snapshots idempotently (one row per job and step, first report wins), sets other
-        columns, and releases the lease. All in one transaction.
+        columns, and releases the lease. All in one transaction. Texts are scrubbed of registered
+        secrets on the way in, so no credential reaches the database (promise 7).
+
+        ``soon_if_cancel_requested`` makes the row due at once when a user's cancel arrived while
+        this step was under way: the flag is set by another connection, so only the UPDATE itself
+        can see it, and without this the step's own next poll time would delay the cancel.
         """
         if to is not None and not can_transition(job.state, to):
             raise StaleWrite(job.id, job.state.value, to.value)
-        changes: dict[str, Any] = {**values, "updated_at": now}
+        changes: dict[str, Any] = {k: scrub(v) if isinstance(v, str) else v for k, v in values.items()}
+        changes["updated_at"] = now
+        if soon_if_cancel_requested and changes.get("next_check_at") is not None:
+            changes["next_check_at"] = case(
+                (jobs.c.cancel_requested, literal(now, UtcDateTime())),
+                else_=literal(changes["next_check_at"], UtcDateTime()),
+            )
         if to is not None:
             changes["state"] = to.value
             if to in TERMINAL:
@@ -335,7 +358,7 @@ class SqlStore:
                 await conn.execute(
                     insert(events).values(
                         job_id=job.id, at=now, from_state=job.state.value, to_state=to.value,
-                        detail=json.dumps(dict(detail or {}), default=str),
+                        detail=scrub(json.dumps(dict(detail or {}), default=str)),
                     )
                 )
         return job_from_row(row)
@@ -387,15 +410,51 @@ class SqlStore:
             )
         return job_from_row(updated)
 
+    async def prune(self, older_than: timedelta, now: datetime, *, dry_run: bool = False) -> PruneResult:
+        """Delete the history of terminal jobs that finished more than ``older_than`` before ``now``.
+
+        A retention rule for the status database: the job rows go with their specs (the training
+        data, by far the biggest part), snapshots and events, in one transaction. Unfinished jobs are
+        never touched. Freed pages are reused by later writes; the file shrinks only with VACUUM.
+        """
+        doomed = select(jobs.c.id).where(
+            jobs.c.state.in_([s.value for s in TERMINAL]), jobs.c.finished_at < now - older_than
+        )
+        async with self._write() as conn:
+            job_ids = tuple((await conn.execute(doomed.order_by(jobs.c.finished_at))).scalars().all())
+            counts = {}
+            for table in (events, snapshots):
+                counts[table.name] = int(
+                    await conn.scalar(select(func.count()).select_from(table).where(table.c.job_id.in_(doomed))) or 0
+                )
+            if job_ids and not dry_run:
+                for table in (events, snapshots, job_specs):
+                    await conn.execute(table.delete().where(table.c.job_id.in_(doomed)))
+                await conn.execute(jobs.delete().where(jobs.c.id.in_(doomed)))
+        return PruneResult(job_ids, counts["events"], counts["snapshots"])
+
     async def checkpoint_wal(self, max_bytes: int, wal_path: Path) -> bool:
-        """Truncate the WAL when it has grown past ``max_bytes``; true when a checkpoint ran."""
+        """Checkpoint and truncate the WAL when it has grown past ``max_bytes``; true when it was reset.
+
+        Runs outside any transaction (inside one SQLite refuses with "database table is locked") and
+        with the busy timeout at zero: a TRUNCATE checkpoint must wait for every reader, and a reader
+        holding a read transaction for a minute would otherwise stall the daemon's one writer
+        connection for the whole busy timeout. A reader in the way makes this a no-op that the next
+        check repeats; the frames already copied stay copied.
+        """
         try:
-            size = wal_path.stat().st_size
+            size = (await asyncio.to_thread(wal_path.stat)).st_size
         except FileNotFoundError:
             return False
         if size <= max_bytes:
             return False
         async with self._engine.connect() as conn:
-            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        return True
-
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            (busy_timeout_ms,) = await (await raw.execute("PRAGMA busy_timeout")).fetchone()
+            await raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy, _frames, _copied = await (await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+            finally:
+                await raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        return not busy
