@@ -3,8 +3,8 @@
 Migrations run through the stdlib ``sqlite3`` driver even though the daemon uses aiosqlite: they
 run once at start-up in a worker thread, and a synchronous env keeps Alembic's CLI (``alembic
 check``, ``alembic upgrade``) working unchanged. The database URL comes from the Alembic config
-(``config.attributes["database_url"]``, set by ``orchestrator.store.migrate``) or, for the plain ``alembic`` command, from the
-orchestrator settings (``ORCHESTRATOR_CONFIG`` file and ``ORCHESTRATOR_DATABASE_PATH``).
+(``config.attributes["database_url"]``, set by ``orchestrator.store.migrate``) or, for the plain
+``alembic`` command, from the orchestrator settings (``ORCHESTRATOR_CONFIG`` file and ``ORCHESTRATOR_DATABASE_PATH``).
 """
 
 from __future__ import annotations

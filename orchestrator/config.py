@@ -262,7 +262,8 @@ def _number(key: str, annotation: type, value: Any, source: str) -> int | float:
             value = int(value) if annotation is int else float(value)
         except ValueError:
             raise ConfigError(source, key, f"must be {expected}, not {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or (annotation is int and isinstance(value, float)):
+    wrong_kind = isinstance(value, bool) or not isinstance(value, int | float)
+    if wrong_kind or (annotation is int and isinstance(value, float)):
         raise ConfigError(source, key, f"must be {expected}, not {value!r}")
     if value != value or value in (float("inf"), float("-inf")):
         raise ConfigError(source, key, f"must be finite, not {value!r}")

@@ -25,6 +25,7 @@ TUTORIAL_JOB = "number-generator.json"
 #: Simulated time runs this many times faster than real time in the demo (2 s steps → 0.1 s).
 DEMO_TIME_SCALE = 20.0
 DEMO_TIMEOUT_SECONDS = 50.0
+STATUS_QUERY = "SELECT id, state, progress_pct, snapshot_count, last_loss FROM job_status"
 
 
 def tutorial_job_bytes() -> bytes:
@@ -63,8 +64,7 @@ async def run_demo(workdir: Path | None = None, out: TextIO = sys.stdout) -> int
         await daemon
     db = settings.database.path
     print(f"\nstatus database: {db}", file=out)
-    print(f"look at it:  sqlite3 {db} \"SELECT id, state, progress_pct, snapshot_count, last_loss FROM job_status\"",
-          file=out)
+    print(f'look at it:  sqlite3 {db} "{STATUS_QUERY}"', file=out)
     return 0 if state is JobState.SUCCEEDED else 1
 
 

@@ -19,7 +19,7 @@ from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import TERMINAL, Job
 from orchestrator.store import DatabaseNotReady, JobDetail, open_reader
 
-#: Emulator speed for tests: 2 s simulated steps at 40× → 50 ms of real time per step.
+#: Emulator speed for tests: 2 s simulated steps at 40x speed, so 50 ms of real time per step.
 TEST_TIME_SCALE = 40.0
 
 
@@ -60,7 +60,7 @@ class RunningDaemon:
     stop: asyncio.Event
     task: asyncio.Task[None]
 
-    async def wait_for_jobs(self, count: int, *, terminal: bool = True, timeout: float = 30.0) -> list[Job]:
+    async def wait_for_jobs(self, count: int, *, terminal: bool = True, within: float = 30.0) -> list[Job]:
         """The jobs once ``count`` exist (and are all terminal, unless told otherwise)."""
         found: list[Job] = []
 
@@ -75,7 +75,7 @@ class RunningDaemon:
                 return False
             return len(found) >= count and (not terminal or all(job.state in TERMINAL for job in found))
 
-        await wait_until(ready, timeout=timeout)
+        await wait_until(ready, within=within)
         return found
 
     async def detail(self, ref: str) -> JobDetail:
@@ -84,10 +84,14 @@ class RunningDaemon:
             return await reader.detail(ref)
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.05) -> None:
-    """Re-check ``condition`` every ``interval`` until it holds; fail after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not await condition():
+async def wait_until(condition: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.05) -> None:
+    """Re-check ``condition`` every ``interval`` until it holds; fail after ``within`` seconds.
+
+    The conditions read the status database, which another connection writes: there is no event
+    to await, so this is a bounded poll.
+    """
+    async with asyncio.timeout(within):
+        while not await condition():  # noqa: ASYNC110 - see the docstring
             await asyncio.sleep(interval)
 
 

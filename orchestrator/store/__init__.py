@@ -20,7 +20,17 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.store.reader import JobDetail, StatusReader
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore, create_engine
 
-__all__ = ["DatabaseNotReady", "DuplicateJob", "JobDetail", "NewJob", "SqlStore", "StatusReader", "migrate", "open_reader", "open_store"]
+__all__ = [
+    "DatabaseNotReady",
+    "DuplicateJob",
+    "JobDetail",
+    "NewJob",
+    "SqlStore",
+    "StatusReader",
+    "migrate",
+    "open_reader",
+    "open_store",
+]
 
 
 def migrate(path: Path, revision: str = "head") -> None:

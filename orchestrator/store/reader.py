@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
 from orchestrator.store.schema import events, job_specs, jobs, snapshots
 from orchestrator.store.sql import job_from_row
 
@@ -56,7 +56,8 @@ class StatusReader:
             )
             if count != 2:
                 return False
-            return await conn.scalar(text("SELECT COUNT(*) FROM alembic_version")) == 1
+            versions = await conn.scalar(text("SELECT COUNT(*) FROM alembic_version"))
+        return bool(versions == 1)
 
     async def list_jobs(
         self, states: Collection[JobState] = (), labels: Mapping[str, str] | None = None, limit: int = 1000
@@ -69,6 +70,19 @@ class StatusReader:
             query = query.where(func.json_extract(jobs.c.labels, f'$."{key}"') == value)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
+        return [job_from_row(r) for r in rows]
+
+    async def active_jobs(self, also: Collection[str] = (), labels: Mapping[str, str] | None = None) -> list[Job]:
+        """Unfinished jobs (oldest first), plus the jobs whose ids are in ``also`` whatever their state.
+
+        ``also`` is how a live view keeps showing the jobs it was following after they end.
+        """
+        unfinished = jobs.c.state.not_in([s.value for s in TERMINAL])
+        query = select(jobs).where(or_(unfinished, jobs.c.id.in_(list(also))) if also else unfinished)
+        for key, value in (labels or {}).items():
+            query = query.where(func.json_extract(jobs.c.labels, f'$."{key}"') == value)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(jobs.c.created_at, jobs.c.id))).all()
         return [job_from_row(r) for r in rows]
 
     async def resolve(self, ref: str) -> Job:

@@ -56,7 +56,7 @@ async def test_many_jobs_respect_the_active_cap_and_all_succeed(daemon: RunningD
     for index in range(7):
         drop_job_file(daemon.settings.spool.path, f"job-{index}.json", good_job(display_name=f"job {index}"))
 
-    jobs = await daemon.wait_for_jobs(7, timeout=60)
+    jobs = await daemon.wait_for_jobs(7, within=60)
 
     assert {job.state for job in jobs} == {JobState.SUCCEEDED}
     assert len({job.tuned_model_id for job in jobs}) == 7
