@@ -179,5 +179,8 @@ async def _checkpoint_wal(store: SqlStore, settings: Settings, stop: asyncio.Eve
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), WAL_CHECK_SECONDS)
-        if await store.checkpoint_wal(settings.database.wal_checkpoint_bytes, wal):
-            log.info("wal_checkpointed")
+        try:
+            if await store.checkpoint_wal(settings.database.wal_checkpoint_bytes, wal):
+                log.info("wal_checkpointed")
+        except Exception as exc:  # a locked or failing database must not end the daemon: next interval
+            log.warning("wal_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")

@@ -28,6 +28,7 @@ from orchestrator.clock import Clock
 from orchestrator.config import SpoolSettings
 from orchestrator.errors import SpecError
 from orchestrator.jobs import derive_tuned_model_id
+from orchestrator.logs import scrub
 from orchestrator.spec import JobSpec, parse_job
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
@@ -36,6 +37,26 @@ log = structlog.get_logger(__name__)
 INBOX, PROCESSING, ACCEPTED, REJECTED = "inbox", "processing", "accepted", "rejected"
 #: Separates the claim token (or job id) from the original name in processing/ and accepted/.
 SEPARATOR = "--"
+#: Longest original name, in bytes, a file keeps inside the spool: a claim token or job id in front
+#: and ``.error.json`` plus a uniquifier behind must still fit the usual 255-byte limit.
+MAX_NAME_BYTES = 200
+#: Seconds before a file whose handling failed (database locked, disk full) is tried again.
+RETRY_AFTER_FAILURE_SECONDS = 2.0
+
+
+def spool_name(name: str) -> str:
+    """The name a claimed file keeps: the original, or for a very long one a shortened, unique form."""
+    raw = os.fsencode(name)
+    if len(raw) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    return f"{os.fsdecode(raw[: MAX_NAME_BYTES - 20])}~{digest}.json"
+
+
+def printable(name: str) -> str:
+    """A file name as text for records and logs: undecodable bytes and control characters escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def spool_dirs(root: Path) -> dict[str, Path]:
@@ -108,7 +129,10 @@ class Intake:
             if self._settings.watch:
                 tasks.create_task(self._watch(stop))
             while not stop.is_set():
-                await self.scan(stop)
+                try:
+                    await self.scan(stop)
+                except OSError as exc:  # the inbox itself unreadable (removed, permissions): try again later
+                    log.error("inbox_scan_failed", error=f"{type(exc).__name__}: {exc}")
                 self._kick.clear()
                 waiters = [asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(stop.wait())]
                 await asyncio.wait(waiters, timeout=self._next_wait(), return_when=asyncio.FIRST_COMPLETED)
@@ -134,11 +158,11 @@ class Intake:
     async def recover(self) -> None:
         """Finish every file a crashed run left in processing/."""
         for path in sorted(self._dirs[PROCESSING].iterdir()):
-            token, _, original = path.name.partition(SEPARATOR)
-            if not original:
-                token, original = secrets.token_hex(8), path.name
-            log.info("intake_recovering", file=original)
-            await self._handle(path, token, original)
+            token, _, name = path.name.partition(SEPARATOR)
+            if not name:
+                token, name = secrets.token_hex(8), path.name
+            log.info("intake_recovering", file=printable(name))
+            await self._handle(path, token, name)
 
     async def scan(self, stop: asyncio.Event | None = None) -> int:
         """Claim and handle every candidate in the inbox (and unsettled files now due); returns how many."""
@@ -147,8 +171,8 @@ class Intake:
         for path, due in list(self._unsettled.items()):
             if due <= now:
                 del self._unsettled[path]
-                token, _, original = path.name.partition(SEPARATOR)
-                await self._handle(path, token, original)
+                token, _, name = path.name.partition(SEPARATOR)
+                await self._handle(path, token, name)
                 handled += 1
         with os.scandir(self._dirs[INBOX]) as entries:
             names = sorted(entry.name for entry in entries if self._wanted(entry))
@@ -156,12 +180,16 @@ class Intake:
             if stop is not None and stop.is_set():
                 break
             token = secrets.token_hex(8)
-            claimed = self._dirs[PROCESSING] / f"{token}{SEPARATOR}{name}"
+            kept = spool_name(name)
+            claimed = self._dirs[PROCESSING] / f"{token}{SEPARATOR}{kept}"
             try:
                 os.rename(self._dirs[INBOX] / name, claimed)
             except FileNotFoundError:
                 continue  # taken away between the listing and the claim
-            await self._handle(claimed, token, name)
+            except OSError as exc:  # e.g. no permission to move it: nothing was claimed, nothing changed
+                self._ignore_once(name, f"cannot be claimed: {exc.strerror}")
+                continue
+            await self._handle(claimed, token, kept)
             handled += 1
         return handled
 
@@ -169,40 +197,65 @@ class Intake:
         """Job files and symlinks (which get rejected); anything else is logged once and left alone."""
         if is_candidate(entry.name) and (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
             return True
-        if entry.name not in self._ignored and not entry.name.startswith("."):
-            self._ignored.add(entry.name)
-            log.info("inbox_entry_ignored", file=entry.name, reason="not a *.json regular file")
+        if not entry.name.startswith("."):
+            self._ignore_once(entry.name, "not a *.json regular file")
         return False
 
-    async def _handle(self, path: Path, token: str, original: str) -> None:
-        """One claimed file to its end: accepted with a job, rejected with a reason, or left to settle."""
+    def _ignore_once(self, name: str, reason: str) -> None:
+        if name not in self._ignored:
+            self._ignored.add(name)
+            log.info("inbox_entry_ignored", file=printable(name), reason=reason)
+
+    async def _handle(self, path: Path, token: str, name: str) -> None:
+        """One claimed file to its end, or back in line when the database or disk failed us.
+
+        A failure here (database locked, disk full) leaves the claimed file in processing/ where
+        it is looked at again after a pause, and at the next start in any case: nothing is lost,
+        and the intake keeps going with the other files.
+        """
+        try:
+            await self._settle(path, token, name)
+        except Exception as exc:
+            if await asyncio.to_thread(os.path.lexists, path):
+                self._unsettled[path] = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+            log.error("intake_file_deferred", file=printable(name), error=f"{type(exc).__name__}: {exc}",
+                      retry_in=RETRY_AFTER_FAILURE_SECONDS)
+
+    async def _settle(self, path: Path, token: str, name: str) -> None:
+        """Accepted with a job, rejected with a reason, or left to settle."""
         existing = await self._store.job_by_intake_id(token)
-        if existing is not None:
-            self._finish(path, ACCEPTED, f"{existing.id}{SEPARATOR}{original}")
+        if existing is not None:  # recorded by a run that died before moving the file
+            self._finish(path, ACCEPTED, f"{existing.id}{SEPARATOR}{name}")
             return
+        shown = printable(name)
         read = await asyncio.to_thread(_read_claimed, path, self._settings.max_file_bytes)
         if read.problem is not None or read.data is None:
-            self._reject(path, original, SpecError(original, "", read.problem or "unreadable"))
+            self._reject(path, name, SpecError(shown, "", read.problem or "unreadable"))
             return
         try:
-            spec = await asyncio.to_thread(parse_job, read.data, source=original, max_bytes=self._settings.max_file_bytes)
+            spec = await asyncio.to_thread(parse_job, read.data, source=shown, max_bytes=self._settings.max_file_bytes)
         except SpecError as error:
             if time.time() - read.mtime < self._settings.settle_seconds:
                 self._unsettled[path] = time.monotonic() + self._settings.settle_seconds
-                log.info("intake_file_unsettled", file=original, error=error.problem)
+                log.info("intake_file_unsettled", file=shown, error=error.problem)
                 return
-            self._reject(path, original, error)
+            self._reject(path, name, error)
             return
-        await self._record(path, token, original, spec, read.data)
+        except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+            # The parser's own bug must not take the daemon down or leave the file in limbo.
+            self._reject(path, name, SpecError(shown, "", f"could not be read as a job ({type(exc).__name__})"))
+            return
+        await self._record(path, token, name, spec, read.data)
 
-    async def _record(self, path: Path, token: str, original: str, spec: JobSpec, data: bytes) -> None:
+    async def _record(self, path: Path, token: str, name: str, spec: JobSpec, data: bytes) -> None:
+        shown = printable(name)
         tuned_model_id = spec.tuned_model_id or derive_tuned_model_id(
             spec.job_key, spec.display_name, self._installation_id
         )
         new = NewJob(
             job_key=spec.job_key, priority=spec.priority, display_name=spec.display_name,
             base_model=spec.base_model, tuned_model_id=tuned_model_id, labels=spec.labels,
-            source_file=original, intake_id=token, max_run_time=spec.max_run_time,
+            source_file=shown, intake_id=token, max_run_time=spec.max_run_time,
             stall_timeout=spec.stall_timeout, body=spec.body, example_count=spec.example_count,
             total_steps=spec.expected_total_steps, file_sha256=hashlib.sha256(data).hexdigest(),
             file_bytes=len(data),
@@ -211,18 +264,21 @@ class Intake:
             job = await self._store.add_job(new, self._clock.now())
         except DuplicateJob as duplicate:
             field = "orchestrator.job_key" if duplicate.what == "job key" else "orchestrator.tuned_model_id"
-            self._reject(path, original, SpecError(original, field, str(duplicate)),
-                         duplicate_of=duplicate.existing_job_id)
+            self._reject(path, name, SpecError(shown, field, str(duplicate)), duplicate_of=duplicate.existing_job_id)
             return
-        self._finish(path, ACCEPTED, f"{job.id}{SEPARATOR}{original}")
-        log.info("job_accepted", job_id=job.id, file=original, tuned_model=f"tunedModels/{tuned_model_id}",
+        self._finish(path, ACCEPTED, f"{job.id}{SEPARATOR}{name}")
+        log.info("job_accepted", job_id=job.id, file=shown, tuned_model=f"tunedModels/{tuned_model_id}",
                  examples=spec.example_count)
         self._on_new_job()
 
-    def _reject(self, path: Path, original: str, error: SpecError, duplicate_of: str | None = None) -> None:
-        """Write ``NAME.error.json`` (atomically) and then move the file beside it."""
-        target = self._free_name(self._dirs[REJECTED], original)
-        report = {"file": original, "error": str(error), **error.as_dict()}
+    def _reject(self, path: Path, name: str, error: SpecError, duplicate_of: str | None = None) -> None:
+        """Write ``NAME.error.json`` (atomically) and then move the file beside it.
+
+        Written first, so a crash in between leaves the file in processing/ to be rejected again
+        (overwriting the same report), never a rejected file without its reason.
+        """
+        target = self._free_name(self._dirs[REJECTED], name)
+        report = {"file": error.file, "error": scrub(str(error)), **error.as_dict()}
         if duplicate_of:
             report["duplicate_of_job"] = duplicate_of
         error_path = target.with_name(f"{target.name}.error.json")
@@ -230,7 +286,7 @@ class Intake:
         temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(temporary, error_path)
         os.rename(path, target)
-        log.warning("job_rejected", file=original, field=error.field, problem=error.problem, moved_to=str(target))
+        log.warning("job_rejected", file=error.file, field=error.field, problem=error.problem, moved_to=str(target))
         self._on_rejected()
 
     def _finish(self, path: Path, folder: str, name: str) -> None:
@@ -242,7 +298,8 @@ class Intake:
         target = folder / name
         while target.exists() or target.is_symlink():
             stem, dot, suffix = name.rpartition(".")
-            target = folder / (f"{stem}.{secrets.token_hex(3)}{dot}{suffix}" if dot else f"{name}.{secrets.token_hex(3)}")
+            tag = secrets.token_hex(3)
+            target = folder / (f"{stem}.{tag}{dot}{suffix}" if dot else f"{name}.{tag}")
         return target
 
 
@@ -259,5 +316,6 @@ def _read_claimed(path: Path, max_bytes: int) -> _Read:
         if not stat.S_ISREG(info.st_mode):
             return _Read(None, info.st_mtime, "is not a regular file")
         if info.st_size > max_bytes:
-            return _Read(None, info.st_mtime, f"is {info.st_size:,} bytes; the limit is {max_bytes:,} (spool.max_file_bytes)")
+            limit = f"the limit is {max_bytes:,} (spool.max_file_bytes)"
+            return _Read(None, info.st_mtime, f"is {info.st_size:,} bytes; {limit}")
         return _Read(handle.read(max_bytes + 1), info.st_mtime)
