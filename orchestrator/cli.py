@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = command("cancel", "cancel a job (queued: at once; running: on the API, then polled to its end)", _cancel)
     cancel.add_argument("job", help="job id, unique id prefix, or job key")
     cancel.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    watch = command("watch", "live progress bars for every active job, until they end (Ctrl-C to leave)", _watch)
+    watch.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="only jobs with this label")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    watch.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    plot = command("plot", "draw a job's loss curve (per step, epochs marked) into a PNG, SVG or PDF file", _plot)
+    plot.add_argument("job", help="job id, unique id prefix, or job key")
+    plot.add_argument("-o", "--output", type=Path, required=True, help="loss.png, loss.svg or loss.pdf")
+    plot.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    prune = command("prune", "delete the history of jobs that ended long ago (unfinished jobs are kept)", _prune)
+    prune.add_argument("--older-than", required=True, type=_duration, metavar="AGE",
+                       help="finished more than AGE ago: 30d, 12h, 90m, 2w")
+    prune.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
+    prune.add_argument("--json", action="store_true", help="print JSON")
+    prune.add_argument("--database", type=Path, help="status database file (database.path)")
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(title="db commands", metavar="DB_COMMAND")
@@ -181,7 +198,12 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps([job_json(job) for job in jobs], indent=2))
         return 0
     now = datetime.now(UTC)
-    table = Table(*STATUS_COLUMNS, box=None, header_style="bold")
+    table = Table(box=None, header_style="bold", expand=True)
+    for name in STATUS_COLUMNS:
+        # One line per job: names and errors share the width left over and end in "…" when cut;
+        # the other columns (the id above all: people copy it) keep their whole text.
+        ratio = {"name": 1, "error": 2}.get(name)
+        table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=ratio, max_width=28 if name == "name" else None)
     for job in jobs:
         table.add_row(*status_row(job, now).values())
     Console().print(table)
@@ -189,7 +211,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from orchestrator.report import detail_json, loss_sparkline, progress_pct
+    from orchestrator.report import detail_json, epoch_summary, loss_chart, progress_pct
     from orchestrator.store import open_reader
 
     settings = _settings(args)
@@ -211,7 +233,9 @@ def _show(args: argparse.Namespace) -> int:
         ("examples", f"{detail.example_count} ({detail.file_bytes:,} bytes)"),
         ("hyperparameters", json.dumps(dict(detail.hyperparameters))),
         ("progress", f"{job.completed_steps}/{job.total_steps or '?'} steps ({progress_pct(job) or 0:.0f}%)"),
-        ("last loss", job.last_loss), ("error", " ".join(filter(None, [job.error_status, job.error_message]))),
+        ("last loss", job.last_loss),
+        ("error", " ".join(filter(None, [job.error_code and f"[{job.error_code}]", job.error_status,
+                                         job.error_message]))),
         ("retrying", job.last_error and f"attempt {job.attempts}: {job.last_error}"),
     ):
         if value not in (None, ""):
@@ -219,11 +243,19 @@ def _show(args: argparse.Namespace) -> int:
     console.print("\n[bold]timeline[/bold]")
     for event in detail.events:
         why = json.dumps(dict(event.detail)) if event.detail else ""
-        console.print(f"  {event.at}  {event.from_state or '-':>10} → {event.to_state:<10} {why}", highlight=False)
+        console.print(f"  {event.at}  {event.from_state or '-':>10} → {event.to_state:<10} {why}", highlight=False,
+                      soft_wrap=True)
     if detail.snapshots:
-        losses = [s.mean_loss for s in detail.snapshots]
-        console.print(f"\n[bold]loss[/bold] ({len(losses)} steps, {losses[0]:.4f} → {losses[-1]:.4f})")
-        console.print(f"  {loss_sparkline(losses)}")
+        snapshots = detail.snapshots
+        console.print(f"\n[bold]snapshots[/bold] ({len(snapshots)} steps; every one: --json, or the loss_curve view)")
+        table = Table("epoch", "steps", "first loss", "last loss", "mean loss", box=None, header_style="bold",
+                      padding=(0, 2))
+        for row in epoch_summary(snapshots):
+            table.add_row(str(row["epoch"]), row["steps"], *(f"{row[k]:.4f}" for k in ("first", "last", "mean")))
+        console.print(table)
+        console.print(f"\n[bold]loss[/bold] ({snapshots[0].mean_loss:.4f} → {snapshots[-1].mean_loss:.4f})")
+        for line in loss_chart(snapshots):
+            console.print(f"  {line}", highlight=False)
     return 0
 
 
@@ -253,6 +285,84 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"{job.id}: cancel requested ({job.state.value}); the daemon cancels it on the API and records the end")
     else:
         print(f"{job.id}: nothing to cancel ({job.state.value})")
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from orchestrator.status.watch import watch
+    from orchestrator.store import open_reader
+
+    settings = _settings(args)
+    labels = _labels(args.label)
+
+    async def run() -> None:
+        async with open_reader(settings.database) as reader:
+            await watch(lambda also: reader.active_jobs(also, labels), Console(), asyncio.sleep, args.interval)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from orchestrator.status.plot import plot_loss
+    from orchestrator.store import open_reader
+
+    settings = _settings(args)
+
+    async def fetch() -> Any:
+        async with open_reader(settings.database) as reader:
+            return await reader.detail(args.job)
+
+    detail = asyncio.run(fetch())
+    path = plot_loss(detail, args.output)
+    print(f"{detail.job.id}: loss curve of {len(detail.snapshots)} steps written to {path}")
+    return 0
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``45s`` or ``2w`` as a timedelta (argparse type)."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _UNITS or not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number and a unit (s, m, h, d, w), e.g. 30d")
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from orchestrator.report import age
+    from orchestrator.store import SqlStore
+    from orchestrator.store.sql import create_engine
+
+    settings = _settings(args)
+    if not settings.database.path.exists():
+        raise FileNotFoundError(f"no status database at {settings.database.path}")
+
+    async def prune() -> Any:
+        store = SqlStore(create_engine(settings.database.path, settings.database.busy_timeout))
+        try:
+            return await store.prune(args.older_than, datetime.now(UTC), dry_run=args.dry_run)
+        finally:
+            await store.dispose()
+
+    result = asyncio.run(prune())
+    now = datetime.now(UTC)
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "older_than_seconds": args.older_than.total_seconds(),
+                          "jobs": list(result.job_ids), "events": result.events, "snapshots": result.snapshots},
+                         indent=2))
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(result.job_ids)} jobs that ended more than {age(now - args.older_than, now)} ago, "
+          f"with {result.events} events and {result.snapshots} snapshots")
+    shown = result.job_ids[:20]
+    if shown:
+        more = f" and {len(result.job_ids) - len(shown)} more" if len(result.job_ids) > len(shown) else ""
+        print(f"  {' '.join(shown)}{more}")
     return 0
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from orchestrator.jobs import Job
+from orchestrator.jobs import Job, Snapshot
 from orchestrator.store.reader import JobDetail
 
 STATUS_COLUMNS = ("id", "state", "name", "progress", "steps", "loss", "age", "error")
@@ -82,14 +84,59 @@ def detail_json(detail: JobDetail) -> dict[str, Any]:
     }
 
 
-def loss_sparkline(losses: list[float], width: int = 60) -> str:
-    """The loss curve as one line of block characters (downsampled to ``width``)."""
-    if not losses:
-        return ""
-    bars = "▁▂▃▄▅▆▇█"
-    if len(losses) > width:
-        step = len(losses) / width
-        losses = [losses[int(i * step)] for i in range(width)]
-    low, high = min(losses), max(losses)
+def epoch_starts(snapshots: Sequence[Snapshot]) -> list[tuple[int, int]]:
+    """``(index, epoch)`` for each snapshot that begins a new epoch: where the pictures mark epochs."""
+    starts = []
+    for index, snapshot in enumerate(snapshots):
+        if index == 0 or snapshot.epoch != snapshots[index - 1].epoch:
+            starts.append((index, snapshot.epoch))
+    return starts
+
+
+def loss_chart(snapshots: Sequence[Snapshot], width: int = 60, height: int = 8) -> list[str]:
+    """The loss curve as a block-character chart for a terminal, with a loss axis and epochs marked.
+
+    Columns are steps (averaged when there are more steps than ``width``); each bar's top uses the
+    eighth-blocks, so the curve has ``8 * height`` levels. The row under the chart puts ``┬`` where
+    an epoch begins and the epoch numbers under it, the way ``orchestrator plot`` draws lines.
+    """
+    if not snapshots:
+        return []
+    columns = min(width, len(snapshots))
+    buckets = [snapshots[i * len(snapshots) // columns:(i + 1) * len(snapshots) // columns] for i in range(columns)]
+    values = [sum(s.mean_loss for s in bucket) / len(bucket) for bucket in buckets]
+    low, high = min(values), max(values)
     span = (high - low) or 1.0
-    return "".join(bars[min(len(bars) - 1, int((v - low) / span * (len(bars) - 1) + 0.5))] for v in losses)
+    levels = [1 + round((v - low) / span * (height * 8 - 1)) for v in values]  # at least one eighth
+    partial = " ▁▂▃▄▅▆▇█"
+    label_width = max(len(f"{high:.4f}"), len(f"{low:.4f}"))
+    lines = []
+    for row in range(height - 1, -1, -1):
+        cells = "".join(partial[max(0, min(8, level - row * 8))] for level in levels)
+        label = f"{high:.4f}" if row == height - 1 else f"{low:.4f}" if row == 0 else ""
+        lines.append(f"{label:>{label_width}} ┤{cells}".rstrip())
+    axis, numbers = ["─"] * columns, [" "] * (columns + 8)
+    first_step_of_bucket = [bucket[0].step for bucket in buckets]
+    for index, epoch in epoch_starts(snapshots):
+        column = next(c for c in range(columns - 1, -1, -1) if first_step_of_bucket[c] <= snapshots[index].step)
+        axis[column] = "┬"
+        text = str(epoch)
+        if all(ch == " " for ch in numbers[column:column + len(text) + 1]):
+            numbers[column:column + len(text)] = text
+    lines.append(f"{'':>{label_width}} └{''.join(axis)}")
+    lines.append(f"{'epoch':>{label_width}}  {''.join(numbers).rstrip()}")
+    lines.append(f"{'':>{label_width}}  step {snapshots[0].step} → {snapshots[-1].step}")
+    return lines
+
+
+def epoch_summary(snapshots: Sequence[Snapshot]) -> list[dict[str, Any]]:
+    """Per epoch: its steps, and its first, last and mean loss (``show`` prints this table)."""
+    rows: list[dict[str, Any]] = []
+    starts = [index for index, _epoch in epoch_starts(snapshots)] + [len(snapshots)]
+    for begin, end in itertools.pairwise(starts):
+        part = snapshots[begin:end]
+        rows.append({
+            "epoch": part[0].epoch, "steps": f"{part[0].step}-{part[-1].step}", "first": part[0].mean_loss,
+            "last": part[-1].mean_loss, "mean": sum(s.mean_loss for s in part) / len(part),
+        })
+    return rows

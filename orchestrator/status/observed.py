@@ -9,7 +9,7 @@ scheduler and the intake receive it as a plain ``SqlStore`` and are none the wis
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,25 +50,13 @@ class ObservedStore(SqlStore):
                 self._metrics.poll_lateness.observe(max(0.0, (now - job.next_check_at).total_seconds()))
         return claimed
 
-    async def commit_step(
-        self,
-        job: Job,
-        owner: str,
-        now: datetime,
-        *,
-        to: JobState | None = None,
-        detail: Mapping[str, Any] | None = None,
-        snapshots_seen: Sequence[Snapshot] = (),
-        release: bool = True,
-        **values: Any,
-    ) -> Job:
+    async def commit_step(self, job: Job, owner: str, now: datetime, **kwargs: Any) -> Job:
         """See :meth:`SqlStore.commit_step`; also counts the snapshots it recorded."""
-        committed = await super().commit_step(
-            job, owner, now, to=to, detail=detail, snapshots_seen=snapshots_seen, release=release, **values
-        )
+        committed = await super().commit_step(job, owner, now, **kwargs)
         self.last_write = self._monotonic()
-        if snapshots_seen:
-            self._metrics.snapshots_recorded.inc(len(snapshots_seen))
+        recorded: Sequence[Snapshot] = kwargs.get("snapshots_seen", ())
+        if recorded:
+            self._metrics.snapshots_recorded.inc(len(recorded))
         return committed
 
 
