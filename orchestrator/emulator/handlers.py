@@ -12,6 +12,7 @@ from typing import Any, Final
 from orchestrator.emulator import inference
 from orchestrator.emulator.catalog import BASE_MODELS
 from orchestrator.emulator.errors import ApiError
+from orchestrator.emulator.records import TunedModelRecord
 from orchestrator.emulator.routes import (
     ALL,
     CRUD,
@@ -115,7 +116,7 @@ async def delete_model(emu: Emulator, call: Call) -> bytes:
     return EMPTY
 
 
-def _operation(emu: Emulator, call: Call) -> Any:
+def _operation(emu: Emulator, call: Call) -> TunedModelRecord:
     record = emu.owned(call, call.params["id"])
     if record.operation_id != call.params["op"]:
         raise ApiError.operation_not_found(f"{record.name}/operations/{call.params['op']}")
@@ -125,10 +126,8 @@ def _operation(emu: Emulator, call: Call) -> Any:
 async def get_operation(emu: Emulator, call: Call) -> bytes:
     """``GET /{v}/tunedModels/{id}/operations/{op}`` — the hot path of every poller."""
     record = _operation(emu, call)
-    return bytes(
-        record.encode_operation(
-            emu.clock.now(), emu.clock, int_enums=call.int_enums, refresh=emu.settings.metadata_refresh_seconds
-        )
+    return record.encode_operation(
+        emu.clock.now(), emu.clock, int_enums=call.int_enums, refresh=emu.settings.metadata_refresh_seconds
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from orchestrator.emulator.training import Ending, Run, epoch_of
+from orchestrator.emulator.training import Ending, Run
 from orchestrator.emulator.validation import CreateSpec
 from orchestrator.emulator.wire import dumps, f32, timestamp
 
@@ -100,18 +100,23 @@ class TunedModelRecord:
             return self._array_cache[1]
         built = len(self._offsets) - 1
         if steps > built:
-            run, spec = self.run, self.spec
-            examples = len(spec.examples)
-            for step in range(built + 1, steps + 1):
-                epoch = epoch_of(step, spec.batch_size, examples)
-                epoch_text = f',"epoch":{epoch}' if epoch else ""
-                compute = timestamp(clock.wall(run.step_time(step)), 9)
-                text = f'{{"step":{step}{epoch_text},"meanLoss":{f32(run.mean_loss(step))},"computeTime":"{compute}"}}'
-                self._snaps += (("," if step > 1 else "") + text).encode()
-                self._offsets.append(len(self._snaps))
+            self._encode_snapshots(built + 1, steps, clock.wall_start)
         array = b"[" + bytes(memoryview(self._snaps)[: self._offsets[steps]]) + b"]"
         self._array_cache = (steps, array)
         return array
+
+    def _encode_snapshots(self, first: int, last: int, wall_start: float) -> None:
+        """Append snapshots ``first..last`` to the buffer: each step is encoded once in a record's life."""
+        run, batch, examples = self.run, self.spec.batch_size, len(self.spec.examples)
+        snaps, offsets = self._snaps, self._offsets
+        for step in range(first, last + 1):
+            epoch = step * batch // examples
+            epoch_text = f',"epoch":{epoch}' if epoch else ""
+            compute = timestamp(wall_start + run.step_time(step), 9)
+            loss = f32(run.mean_loss(step))
+            comma = "," if step > 1 else ""
+            snaps += f'{comma}{{"step":{step}{epoch_text},"meanLoss":{loss},"computeTime":"{compute}"}}'.encode()
+            offsets.append(len(snaps))
 
     # -- the TunedModel resource -------------------------------------------------------------------
 

@@ -70,7 +70,18 @@ class Run:
     time is found in O(1).
     """
 
-    __slots__ = ("_end", "cancel_requested", "fail_at", "seed", "stall_at", "start", "step_seconds", "total")
+    __slots__ = (
+        "_end",
+        "_floor",
+        "_initial",
+        "cancel_requested",
+        "fail_at",
+        "seed",
+        "stall_at",
+        "start",
+        "step_seconds",
+        "total",
+    )
 
     def __init__(
         self,
@@ -89,6 +100,8 @@ class Run:
         self.fail_at = fail_at if fail_at is not None and 1 <= fail_at <= total else None
         self.stall_at = stall_at if stall_at is not None and 0 <= stall_at < total else None
         self.cancel_requested: float | None = None
+        self._initial = 4.0 + 12.0 * unit(self.seed, -1)
+        self._floor = 0.05 * unit(self.seed, -2)
         self._end: tuple[float, Ending, int] | None = None
         self._plan_end()
 
@@ -146,7 +159,5 @@ class Run:
 
     def mean_loss(self, step: int) -> float:
         """A falling, noisy loss curve (deterministic for the seed), roughly like the transcripts'."""
-        initial = 4.0 + 12.0 * unit(self.seed, -1)
-        floor = 0.05 * unit(self.seed, -2)
-        trend = initial * math.exp(-4.0 * step / max(self.total, 1)) + floor
+        trend = self._initial * math.exp(-4.0 * step / self.total) + self._floor
         return trend * (1.0 + 0.5 * (unit(self.seed, step + 1_000_003) - 0.5))

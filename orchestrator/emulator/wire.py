@@ -95,11 +95,25 @@ def f32(value: float) -> float | int:
     as32: float = _FLOAT32.unpack(_FLOAT32.pack(value))[0]
     if as32 == int(as32) and abs(as32) < 1e15:
         return int(as32)
-    for digits in range(6, 10):
+    pack, unpack = _FLOAT32.pack, _FLOAT32.unpack
+    for digits in (7, 8):
         candidate = float(f"{as32:.{digits}g}")
-        if _FLOAT32.unpack(_FLOAT32.pack(candidate))[0] == as32:
+        if unpack(pack(candidate))[0] == as32:
             return candidate
-    return as32
+    return float(f"{as32:.9g}")
+
+
+_SECOND_PREFIX: dict[int, str] = {}
+
+
+def _second_prefix(whole: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` for a Unix second, memoised (snapshots share seconds; strftime is slow)."""
+    prefix = _SECOND_PREFIX.get(whole)
+    if prefix is None:
+        if len(_SECOND_PREFIX) > 65_536:
+            _SECOND_PREFIX.clear()
+        prefix = _SECOND_PREFIX[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return prefix
 
 
 def timestamp(seconds: float, digits: int) -> str:
@@ -107,7 +121,7 @@ def timestamp(seconds: float, digits: int) -> str:
     scale = 10**digits
     units = round(seconds * scale)
     whole, frac = divmod(units, scale)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    base = _second_prefix(whole)
     if digits <= 0:
         return base + "Z"
     return f"{base}.{frac:0{digits}d}Z"

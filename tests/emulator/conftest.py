@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,36 @@ async def call(
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
     async with http.request(method, url, data=data, headers={"Content-Type": "application/json"}) as response:
         return response.status, await response.json(content_type=None)
+
+
+@contextmanager
+def threaded_emulator(settings: EmulatorSettings) -> Iterator[str]:
+    """An emulator on its own event loop in a thread, for the blocking SDKs; yields its base URL."""
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        state["loop"], state["stop"] = asyncio.get_running_loop(), stop
+        async with running_emulator(settings) as url:
+            state["url"] = url
+            ready.set()
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # surfaced to the test below
+            state["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=run, name="emulator", daemon=True)
+    thread.start()
+    assert ready.wait(10), "emulator thread did not start"
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield state["url"]
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(10)
