@@ -48,7 +48,9 @@ class Notifier:
             return False
         message = "\n".join(fields).encode()
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Non-blocking: a service manager that stopped reading must not freeze the event loop;
+            # a full queue drops this message, and the next ping is sent on time.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as sock:
                 sock.connect(self._address)
                 sock.sendall(message)
         except OSError as exc:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 
 import aiohttp
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
@@ -51,6 +51,9 @@ class Metrics:
     """Every metric the daemon exports, in its own registry (tests build as many as they like)."""
 
     def __init__(self) -> None:
+        # ``*_created`` series (one per counter) only double the scrape; rate() never needs them.
+        # The switch is process-wide, which is right for the daemon that owns the process.
+        disable_created_metrics()
         self.registry = CollectorRegistry()
         registry = self.registry
         Info("orchestrator_build", "The running orchestrator's version.", registry=registry).info(
