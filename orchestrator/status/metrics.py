@@ -53,7 +53,7 @@ class Metrics:
     def __init__(self) -> None:
         # ``*_created`` series (one per counter) only double the scrape; rate() never needs them.
         # The switch is process-wide, which is right for the daemon that owns the process.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         registry = self.registry
         Info("orchestrator_build", "The running orchestrator's version.", registry=registry).info(
