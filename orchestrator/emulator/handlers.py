@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from aiohttp import web
+
 from orchestrator.emulator import inference
 from orchestrator.emulator.catalog import BASE_MODELS
 from orchestrator.emulator.errors import ApiError
@@ -19,6 +21,7 @@ from orchestrator.emulator.routes import (
     GENERATE_CONTENT,
     GENERATE_TEXT,
     OPERATIONS,
+    STREAM_SSE,
     Call,
     Emulator,
     base_model_json,
@@ -156,11 +159,12 @@ async def delete_operation(emu: Emulator, call: Call) -> bytes:
     raise ApiError("UNIMPLEMENTED", "Operation is not implemented, or supported, or enabled.")
 
 
-async def generate(emu: Emulator, call: Call) -> bytes:
-    """``:generateContent`` / ``:generateText`` on a tuned model: the inference stub."""
+async def generate(emu: Emulator, call: Call) -> bytes | web.Response:
+    """``:generateContent`` / ``:streamGenerateContent`` / ``:generateText`` on a tuned model (the stub)."""
     record = emu.owned(call, call.params["id"])
-    verb = "generateText" if call.request.path.endswith(":generateText") else "generateContent"
-    if record.spec.base.generation_method != verb:
+    verb = call.request.path.rsplit(":", 1)[1]
+    method = "generateText" if verb == "generateText" else "generateContent"
+    if record.spec.base.generation_method != method:
         raise ApiError(
             "NOT_FOUND",
             f"{record.name} is not found for API version {call.version}, or is not supported for {verb}. "
@@ -168,10 +172,15 @@ async def generate(emu: Emulator, call: Call) -> bytes:
         )
     inference.check_ready(record, record.state(emu.clock.now()))
     body = await _body(call)
-    answer = (
-        inference.generate_text(record, body) if verb == "generateText" else inference.generate_content(record, body)
-    )
-    return dumps(answer)
+    if verb == "generateText":
+        return dumps(inference.generate_text(record, body))
+    answer = dumps(inference.generate_content(record, body))
+    if verb == "generateContent":
+        return answer
+    if call.request.query.get("alt") == "sse":
+        # Server-sent events, one chunk (the whole answer), as the SDKs request with ?alt=sse.
+        return web.Response(body=b"data: " + answer + b"\r\n\r\n", content_type=STREAM_SSE)
+    return b"[" + answer + b"]"
 
 
 async def get_base_model(emu: Emulator, call: Call) -> bytes:
@@ -196,6 +205,7 @@ def install(emu: Emulator) -> None:
     emu.add("POST", "tunedModels/{id}/operations/{op}:cancel", "cancel_operation", OPERATIONS, cancel_operation)
     emu.add("DELETE", "tunedModels/{id}/operations/{op}", "delete_operation", OPERATIONS, delete_operation)
     emu.add("POST", "tunedModels/{id}:generateContent", "generate", GENERATE_CONTENT, generate)
+    emu.add("POST", "tunedModels/{id}:streamGenerateContent", "generate", GENERATE_CONTENT, generate)
     emu.add("POST", "tunedModels/{id}:generateText", "generate", GENERATE_TEXT, generate)
     emu.add("GET", "models", "list_base_models", ALL, list_base_models)
     emu.add("GET", "models/{model}", "get_base_model", ALL, get_base_model)

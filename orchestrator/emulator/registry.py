@@ -48,6 +48,8 @@ class Registry:
         self._seq = 0
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.creates: Counter[str] = Counter()
+        #: Ids that may still be CREATING, per owner; pruned lazily so counting stays cheap at 10k jobs.
+        self._running: defaultdict[str, set[str]] = defaultdict(set)
 
     # -- ids ---------------------------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class Registry:
         if fail_message is not None:
             record.fail_message = fail_message
         self.models[model_id] = record
+        self._running[owner].add(model_id)
         self.creates[record.name] += 1
         return record
 
@@ -140,13 +143,18 @@ class Registry:
         del self.models[model_id]
 
     def active_jobs(self, owner: str | None = None) -> int:
-        """Tuned models still CREATING (all owners, or one)."""
+        """Tuned models still CREATING (all owners, or one); finished ones are dropped from the index."""
         now = self.clock.now()
-        return sum(
-            1
-            for record in self.models.values()
-            if (owner is None or record.owner == owner) and record.run.progress(now).ending is None
-        )
+        owners = list(self._running) if owner is None else [owner]
+        count = 0
+        for name in owners:
+            ids = self._running[name]
+            for model_id in list(ids):
+                record = self.models.get(model_id)
+                if record is None or record.owner != name or record.run.progress(now).ending is not None:
+                    ids.discard(model_id)
+            count += len(ids)
+        return count
 
     # -- listing -----------------------------------------------------------------------------------
 

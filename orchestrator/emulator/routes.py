@@ -27,6 +27,7 @@ from orchestrator.emulator.wire import dumps
 CRUD: Final = frozenset({"v1beta", "v1beta3", "v1alpha"})
 OPERATIONS: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
 GENERATE_CONTENT: Final = frozenset({"v1", "v1beta", "v1alpha"})
+STREAM_SSE: Final = "text/event-stream"
 GENERATE_TEXT: Final = frozenset({"v1beta3", "v1beta"})
 ALL: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
 JSON_TYPE: Final = "application/json"
@@ -72,7 +73,8 @@ class Call:
             raise ApiError.invalid(f"Invalid value for page_size: {raw}", "page_size") from exc
 
 
-Handler = Callable[["Emulator", Call], Awaitable[bytes]]
+#: A handler returns the JSON body of a 200, or a ready response (e.g. a server-sent-event stream).
+Handler = Callable[["Emulator", Call], Awaitable[bytes | web.Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,8 @@ class Emulator:
             counts["lost"] += 1
             return _drop(request)
         counts["200"] += 1
+        if isinstance(body, web.Response):
+            return body
         return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
 
     async def _pre_faults(self, request: web.Request, decision: Decision, route: str) -> None:

@@ -64,7 +64,10 @@ def parse_json_body(raw: bytes) -> JsonObject:
     if not text:
         return {}
     try:
-        value = json.loads(strip_trailing_commas(text))
+        try:
+            value = json.loads(text)  # the common case; the character scan below is only for sloppy bodies
+        except json.JSONDecodeError:
+            value = json.loads(strip_trailing_commas(text))
     except json.JSONDecodeError as exc:
         raise ApiError.invalid_json(f"Invalid JSON payload received. {exc.msg} at line {exc.lineno}.") from exc
     if not isinstance(value, dict):

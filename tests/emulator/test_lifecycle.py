@@ -107,6 +107,7 @@ async def test_generate_content_answers_from_training_data(
         _, fuzzy = await call(
             http, "POST", f"{url}/v1beta/{MODEL}:generateContent", {"contents": [{"parts": [{"text": "ninety nin"}]}]}
         )
+        _, streamed = await call(http, "POST", f"{url}/v1beta/{MODEL}:streamGenerateContent", request)
         wrong_method, _ = await call(http, "POST", f"{url}/v1beta3/{MODEL}:generateText", {"prompt": {"text": "1"}})
 
     assert (creating, early["error"]["status"]) == (400, "FAILED_PRECONDITION")
@@ -114,6 +115,7 @@ async def test_generate_content_answers_from_training_data(
     assert answer["candidates"][0]["content"] == {"parts": [{"text": "twenty three"}], "role": "model"}
     assert answer["modelVersion"] == "emulated"
     assert bad_shape == 400
+    assert streamed == [answer]
     assert fuzzy["candidates"][0]["content"]["parts"][0]["text"] == "one hundred"
     assert wrong_method == 404
 

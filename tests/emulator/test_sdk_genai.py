@@ -91,6 +91,8 @@ def test_tunings_get_and_models_routes(client: Any, emulator_url: str) -> None:
     assert updated.display_name == "renamed"
     answer = client.models.generate_content(model="tunedModels/genai-model", contents="thirteen")
     assert (answer.text, answer.model_version) == ("fourteen", "emulated")
+    chunks = list(client.models.generate_content_stream(model="tunedModels/genai-model", contents="seven"))
+    assert "".join(chunk.text for chunk in chunks) == "eight"
     client.models.delete(model="tunedModels/genai-model")
     with pytest.raises(errors.ClientError) as caught:
         client.models.get(model="tunedModels/genai-model")

@@ -61,6 +61,8 @@ def test_create_wait_bar_result_get_list_update_delete(sdk: Any) -> None:
         sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-model")
     answer = sdk.GenerativeModel("tunedModels/sdk-model").generate_content("3")
     assert answer.text == "4"
+    streamed = sdk.GenerativeModel("tunedModels/sdk-model").generate_content("5", stream=True)
+    assert "".join(chunk.text for chunk in streamed) == "6"
     sdk.delete_tuned_model("tunedModels/sdk-model")
     with pytest.raises(gexc.NotFound):
         sdk.get_tuned_model("tunedModels/sdk-model")

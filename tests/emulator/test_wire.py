@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.registry import slug
 from orchestrator.emulator.schema import normalize, tuned_model_schema
-from orchestrator.emulator.wire import f32, parse_json_body, strip_trailing_commas, timestamp
+from orchestrator.emulator.wire import camel_to_snake, f32, parse_json_body, strip_trailing_commas, timestamp
 
 
 def test_trailing_commas_outside_strings_are_dropped() -> None:
@@ -101,3 +103,37 @@ def test_v1beta3_has_no_multiplier_and_numbers_may_be_strings() -> None:
 
     out = normalize({"tuningTask": {"hyperparameters": {"epochCount": "5"}}}, tuned_model_schema("v1beta3"))
     assert out["tuningTask"]["hyperparameters"]["epochCount"] == 5
+
+
+def _respell(value: object, choices: list[bool]) -> object:
+    """The same body with each key spelt snake_case or camelCase (chosen per key)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            snake = choices.pop() if choices else False
+            out[camel_to_snake(key) if snake else key] = _respell(item, choices)
+        return out
+    if isinstance(value, list):
+        return [_respell(item, choices) for item in value]
+    return value
+
+
+@given(st.lists(st.booleans(), min_size=0, max_size=40), st.booleans())
+def test_any_mix_of_spellings_and_trailing_commas_parses_the_same(choices: list[bool], commas: bool) -> None:
+    """snake_case, camelCase or a mix at any depth, with or without trailing commas: one meaning."""
+    canonical = {
+        "displayName": "n",
+        "baseModel": "models/gemini-1.5-flash-001-tuning",
+        "tuningTask": {
+            "hyperparameters": {"batchSize": 2, "learningRate": 0.001, "epochCount": 5},
+            "trainingData": {"examples": {"examples": [{"textInput": "1", "output": "2"}]}},
+        },
+        "readerProjectNumbers": ["123"],
+    }
+    text = json.dumps(_respell(canonical, list(choices)))
+    if commas:
+        text = text.replace("}", ",}").replace("]", ",]").replace("{,}", "{}").replace("[,]", "[]")
+
+    parsed = normalize(parse_json_body(text.encode()), tuned_model_schema("v1beta"))
+
+    assert parsed == {**canonical, "readerProjectNumbers": [123]}
