@@ -42,6 +42,7 @@ method and path                                        versions                 
 ``POST /{v}/tunedModels/{id}/operations/{op}:cancel``  v1, v1beta, v1beta3, v1alpha ``cancel_operation``
 ``DELETE /{v}/tunedModels/{id}/operations/{op}``       (501 UNIMPLEMENTED)          ``delete_operation``
 ``POST /{v}/tunedModels/{id}:generateContent``         v1, v1beta, v1alpha          ``generate``
+``POST /{v}/tunedModels/{id}:streamGenerateContent``   v1, v1beta, v1alpha          ``generate``
 ``POST /{v}/tunedModels/{id}:generateText``            v1beta3, v1beta              ``generate``
 ``GET /{v}/models`` and ``GET /{v}/models/{model}``    all                          ``list_base_models``,
                                                                                     ``get_base_model``

@@ -1,10 +1,11 @@
 """Credentials as production checks them: ``?key=``, ``x-goog-api-key`` or ``Authorization: Bearer``.
 
 With no keys or tokens configured every request is accepted as the single project ``default`` (the
-demo and most tests).  With some configured, a request must carry one of them, and each maps to a
-project that owns the tuned models it creates; the error bodies are the real ones (gemini-api.md §7.4):
-400 ``API_KEY_INVALID``, 401 ``CREDENTIALS_MISSING``, 401 ``ACCESS_TOKEN_EXPIRED``, 401 for an unknown
-token, and 403 for a tuned model another project owns.
+demo and most tests); if ``token_ttl_seconds`` is set, bearer tokens still expire that long after
+first use, so a client's token refresh can be exercised.  With some configured, a request must carry
+one of them, and each maps to a project that owns the tuned models it creates; the error bodies are
+the real ones (gemini-api.md §7.4): 400 ``API_KEY_INVALID``, 401 ``CREDENTIALS_MISSING``, 401
+``ACCESS_TOKEN_EXPIRED``, 401 for an unknown token, and 403 for a tuned model another project owns.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ class Authenticator:
     def project(self, query: Mapping[str, str], headers: Mapping[str, str], method: str = "") -> str:
         """The calling project; raises ``ApiError`` for a missing, invalid or expired credential."""
         if not self.enforced:
+            if self.ttl > 0:
+                # Open mode with expiring tokens: any bearer token works until its lifetime is over, so a
+                # client with a refreshing token source can be tested without configuring tokens.
+                scheme, _, token = headers.get("Authorization", "").partition(" ")
+                if scheme.lower() == "bearer" and token.strip():
+                    self._check_expiry(token.strip(), method)
             return DEFAULT_PROJECT
         key = query.get("key") or headers.get("x-goog-api-key")
         if key:
@@ -100,9 +107,14 @@ class Authenticator:
         project = self.tokens.get(token)
         if project is None:
             raise ApiError("UNAUTHENTICATED", DEFAULT_MESSAGES["UNAUTHENTICATED"])
-        if self.ttl > 0:
-            now = self.monotonic()
-            first = self.first_seen.setdefault(token, now)
-            if now - first >= self.ttl:
-                raise token_expired(method)
+        self._check_expiry(token, method)
         return project
+
+    def _check_expiry(self, token: str, method: str) -> None:
+        """401 ACCESS_TOKEN_EXPIRED once ``ttl`` seconds have passed since the token was first seen."""
+        if self.ttl <= 0:
+            return
+        now = self.monotonic()
+        first = self.first_seen.setdefault(token, now)
+        if now - first >= self.ttl:
+            raise token_expired(method)

@@ -66,6 +66,7 @@ DEFAULT_MESSAGES: Final[dict[str, str]] = {
     "ABORTED": "The operation was aborted.",
     "UNIMPLEMENTED": "Operation is not implemented, or supported, or enabled.",
     "CANCELLED": "The operation was cancelled.",
+    "UNKNOWN": "Unknown error.",
 }
 
 

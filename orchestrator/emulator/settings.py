@@ -53,7 +53,11 @@ class EmulatorSettings:
         metadata=_help("accepted OAuth bearer tokens, comma separated, each TOKEN or TOKEN=PROJECT"),
     )
     token_ttl_seconds: float = field(
-        default=0.0, metadata=_help("real seconds a bearer token stays valid after its first use; 0 = forever")
+        default=0.0,
+        metadata=_help(
+            "real seconds a bearer token stays valid after its first use (any token when none are configured); "
+            "0 = forever"
+        ),
     )
     max_active_jobs: int = field(
         default=0, metadata=_help("cap on CREATING tuned models per project (429 beyond it); 0 = no cap")

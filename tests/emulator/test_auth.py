@@ -83,3 +83,17 @@ async def test_models_belong_to_the_creating_project(
     assert error["message"] == "You do not have permission to access tuned model tunedModels/mine"
     assert other_list == (200, {})
     assert reuse[0] == 409
+
+
+async def test_open_mode_tokens_expire_too(
+    emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
+) -> None:
+    """Without configured tokens any bearer token works, until its lifetime ends; a new one works again."""
+    async with emulator_factory(token_ttl_seconds=30.0) as url:
+        first = await _req(http, "GET", f"{url}/v1beta/tunedModels", {"Authorization": "Bearer one"})
+        clock.advance(31.0)
+        expired = await _req(http, "GET", f"{url}/v1beta/tunedModels", {"Authorization": "Bearer one"})
+        refreshed = await _req(http, "GET", f"{url}/v1beta/tunedModels", {"Authorization": "Bearer two"})
+        keyed = await _req(http, "GET", f"{url}/v1beta/tunedModels?key=k")
+
+    assert [first[0], expired[0], refreshed[0], keyed[0]] == [200, 401, 200, 200]

@@ -228,3 +228,27 @@ async def test_jobs_introspection(base_url: str, http: aiohttp.ClientSession) ->
     assert jobs["active"] == 1
     assert jobs["jobs"][0]["name"] == "tunedModels/i"
     assert jobs["jobs"][0]["totalSteps"] == 38 and jobs["jobs"][0]["state"] == "CREATING"
+
+
+def test_the_documented_fault_plan_parses() -> None:
+    """The example plan in the package docstring is a valid plan (docs that drift fail here)."""
+    import json
+    import re
+
+    import orchestrator.emulator as package
+    from orchestrator.emulator import FaultPlan
+
+    found = re.search(r'(\{"seed": 0, "rules": \[.*?\}\]\})', package.__doc__ or "", re.S)
+    assert found is not None
+    plan = FaultPlan.from_json(json.loads(found.group(1)))
+
+    assert {rule.kind for rule in plan.rules} == {
+        "http_error",
+        "rate_limit",
+        "latency",
+        "drop_connection",
+        "lost_response",
+        "token_expired",
+        "fail_job",
+        "stall_job",
+    }
