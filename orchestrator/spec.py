@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
@@ -30,6 +31,9 @@ DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 #: Deepest nesting accepted. A valid job is 6 levels deep; the bound keeps hostile files from exhausting
 #: the interpreter's stack while leaving room for anything a person would write.
 MAX_DEPTH: Final = 64
+#: Most JSON objects in one file. A job has one per example plus six; the API documents no example limit,
+#: but 500 is typical and a million examples would not fit the size limit at any useful length.
+MAX_OBJECTS: Final = 1_000_000
 MAX_INPUT_CHARS: Final = 40_000
 MAX_OUTPUT_CHARS: Final = 5_000
 #: The API's limit is "40 characters" but it counts UTF-8 bytes (gemini-api.md §7.1, §11 row 6).
@@ -42,22 +46,24 @@ TUNED_MODEL_ID_PATTERN: Final = "[a-z]([a-z0-9-]{0,38}[a-z0-9])?"
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 _INT64_MAX: Final = 2**63 - 1
-#: Integer literals longer than this are kept as text: no field accepts them, and converting thousands of
-#: digits is slow (Python refuses beyond 4,300 digits with a ValueError).
-_MAX_INT_DIGITS: Final = 40
+_MAX_SHOWN_KEY: Final = 100
 _BOM: Final = b"\xef\xbb\xbf"
 _TUNED_MODEL_ID: Final = re.compile(TUNED_MODEL_ID_PATTERN)
 _UPPER: Final = re.compile("[A-Z]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _NUMERIC: Final = re.compile("[0-9]+")
 
+_COMMA_BEFORE_CLOSER: Final = re.compile(rb",[ \t\n\r]*[\]}]")
 #: A JSON string literal (skipped whole, so nothing inside a string is ever touched), optionally followed
 #: by a trailing comma (group 1); or the last byte of any other value followed by a trailing comma
 #: (group 2). A comma is trailing when the next significant character closes an array or an object.
-#: It runs on the raw bytes: in UTF-8 every byte of a multi-byte character is >= 0x80, so quotes,
-#: backslashes, commas and brackets are found exactly as in the decoded text.
+#: An unterminated string matches up to the end of the input, so that no quote is ever scanned twice
+#: (otherwise a file of 64 MB of backslash-quotes would take quadratic time); the escape loop is
+#: possessive, so sre keeps no backtracking point per escape. It runs on the raw bytes: in UTF-8 every
+#: byte of a multi-byte character is >= 0x80, so quotes, backslashes, commas and brackets are found
+#: exactly as in the decoded text.
 _TRAILING_COMMA: Final = re.compile(
-    rb'"[^"\\]*(?:\\.[^"\\]*)*"(?:[ \t\n\r]*(,)(?=[ \t\n\r]*[\]}]))?'
+    rb'"[^"\\]*(?:\\.[^"\\]*)*+(?:"|\\?\Z)(?:[ \t\n\r]*(,)(?=[ \t\n\r]*[\]}]))?'
     rb'|[^"\[{, \t\n\r][ \t\n\r]*(,)(?=[ \t\n\r]*[\]}])',
     re.DOTALL,
 )
@@ -97,15 +103,6 @@ def parse_job(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYT
 # --- reading: bytes → Python values ---------------------------------------------------------------
 
 
-class _BigNumber:
-    """An integer literal too long to be any field's value, kept as text so errors can show it."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
 class _NonFiniteLiteral(Exception):
     """``NaN`` or ``Infinity`` met while parsing (Python's json accepts them; JSON and the API do not)."""
 
@@ -129,17 +126,30 @@ def _snake(key: str) -> str:
     return _UPPER.sub(lambda m: "_" + m.group().lower(), key) if not key.islower() else key
 
 
-def _make_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``object_pairs_hook``: a plain dict, or a :class:`_DuplicateKeys` when a key repeats."""
-    obj = dict(pairs)
-    if len(obj) == len(pairs) and len({_snake(key) for key in obj}) == len(obj):
-        return obj
-    return _DuplicateKeys(pairs)
+class _TooManyObjects(Exception):
+    """More than :data:`MAX_OBJECTS` objects: parsing stops before memory does."""
 
 
-def _parse_int(text: str) -> int | _BigNumber:
-    """``parse_int``: keep absurdly long integers as text instead of converting them."""
-    return int(text) if len(text) <= _MAX_INT_DIGITS else _BigNumber(text)
+class _ObjectMaker:
+    """``object_pairs_hook`` for one parse: plain dicts, a :class:`_DuplicateKeys` when a key repeats.
+
+    It also counts objects, because a 64 MB file of ``{},`` would otherwise become some 20 million dicts
+    (gigabytes) before any rule could refuse it.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        self.count += 1
+        if self.count > MAX_OBJECTS:
+            raise _TooManyObjects
+        obj = dict(pairs)
+        if len(obj) == len(pairs) and len({_snake(key) for key in obj}) == len(obj):
+            return obj
+        return _DuplicateKeys(pairs)
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -152,14 +162,19 @@ def _decode(data: bytes, source: str) -> str:
 
     A space rather than nothing keeps every later character at its line and column, so json's error
     positions still point into the user's file. A comma straight after ``[``, ``{`` or ``,`` is not a
-    trailing comma (``[,]`` stays invalid): the regex requires a value before it. Blanking happens in a
+    trailing comma (``[,]`` stays invalid): the regex requires a value before it. Files with no comma
+    before a closing bracket at all, inside strings or out, skip the scan. Blanking happens in a
     copy of the bytes, never of the text, so a 20 MB file costs at most two more copies of itself.
     """
-    commas = [
-        match.start(1) if match.start(1) >= 0 else match.start(2)
-        for match in _TRAILING_COMMA.finditer(data)
-        if match.lastindex is not None
-    ]
+    commas = (
+        [
+            match.start(1) if match.start(1) >= 0 else match.start(2)
+            for match in _TRAILING_COMMA.finditer(data)
+            if match.lastindex is not None
+        ]
+        if _COMMA_BEFORE_CLOSER.search(data)
+        else []
+    )
     raw: bytes | bytearray = data
     if commas:
         raw = bytearray(data)
@@ -192,11 +207,17 @@ def _load(data: bytes, source: str, max_bytes: int) -> dict[str, Any]:
         )
     text = _decode(data, source)
     try:
-        root = json.loads(text, object_pairs_hook=_make_object, parse_int=_parse_int, parse_constant=_reject_constant)
+        root = json.loads(text, object_pairs_hook=_ObjectMaker(), parse_constant=_reject_constant)
+    except _TooManyObjects:
+        raise SpecError(source, "", f"the file has more than {MAX_OBJECTS:,} JSON objects, the limit") from None
     except _NonFiniteLiteral as exc:
         raise SpecError(source, "", f"{exc} is not valid JSON: numbers must be finite") from None
     except json.JSONDecodeError as exc:
         raise SpecError(source, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError:  # json leaves integers to int(), which refuses thousands of digits
+        raise SpecError(
+            source, "", f"a number has more than {sys.get_int_max_str_digits():,} digits; no field takes one that large"
+        ) from None
     except RecursionError:
         raise SpecError(source, "", f"the JSON is nested deeper than the limit of {MAX_DEPTH} levels") from None
     if not isinstance(root, dict):
@@ -247,9 +268,19 @@ _LABELS_PATH: Final = "orchestrator.labels"
 
 
 def _display_key(key: str) -> str:
-    """A key as error paths show it: a known field in its snake_case spelling, anything else as written."""
+    """A key as error paths show it: a known field in its snake_case spelling, anything else as written.
+
+    Keys are cut at :data:`_MAX_SHOWN_KEY` characters: a hostile file must not produce a megabyte error.
+    """
     name = _snake(key)
-    return name if name in _KNOWN_NAMES else key
+    if name in _KNOWN_NAMES:
+        return name
+    return key if len(key) <= _MAX_SHOWN_KEY else key[:_MAX_SHOWN_KEY] + "…"
+
+
+def _quoted(key: str) -> str:
+    """A key as messages quote it: as written, cut like :func:`_display_key`."""
+    return repr(key if len(key) <= _MAX_SHOWN_KEY else key[:_MAX_SHOWN_KEY] + "…")
 
 
 def _render(path: _Path) -> str:
@@ -303,10 +334,10 @@ def _report_duplicate(node: _DuplicateKeys, path: _Path, source: str) -> None:
         field = _render((path, key))
         first = seen[canonical]
         if first == key:
-            problem = f"duplicate key {key!r}: it appears more than once in this object; give it once"
+            problem = f"duplicate key {_quoted(key)}: it appears more than once in this object; give it once"
         else:
             problem = (
-                f"duplicate key: {first!r} and {key!r} are two spellings of the same field "
+                f"duplicate key: {_quoted(first)} and {_quoted(key)} are two spellings of the same field "
                 "(snake_case and camelCase); give it once"
             )
         raise SpecError(source, field, problem)
@@ -334,10 +365,11 @@ def _kind(value: object) -> str:
 
 def _shown(value: object) -> str:
     """A short rendering of a scalar for messages; containers are described by kind only."""
-    if isinstance(value, _BigNumber):
-        return f"{value.text[:12]}… ({len(value.text):,} digits)"
     if isinstance(value, dict | list):
         return _kind(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = len(str(abs(value)))
+        return f"{value:,}" if digits <= 30 else f"{str(value)[:12]}… ({digits:,} digits)"
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
@@ -377,11 +409,11 @@ class _Validator:
                 )
                 self.fail(_join(path, name), f"is output only: the API sets it{hint}")
             else:
-                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5) if len(name) < _MAX_SHOWN_KEY else []
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 self.fail(
-                    _join(path, key),
-                    f"unknown field {key!r}; {hint}the fields known here are {', '.join(sorted(known))}",
+                    _join(path, _display_key(key)),
+                    f"unknown field {_quoted(key)}; {hint}the fields known here are {', '.join(sorted(known))}",
                 )
         return members
 
@@ -410,26 +442,24 @@ class _Validator:
 
     def whole(self, value: object, field: str, low: int, high: int) -> int:
         """An integer in [low, high]; a float with no fraction (``5.0``) counts, ``true`` never does."""
-        if isinstance(value, bool) or not isinstance(value, int | float | _BigNumber):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             self.wrong_type(field, "a whole number", value)
-        bounds = f"it must be between {low:,} and {high:,}"
-        if isinstance(value, _BigNumber) or (isinstance(value, float) and not math.isfinite(value)):
-            self.fail(field, f"{_shown(value)} is out of range; {bounds}")
-        if isinstance(value, float):
-            if not value.is_integer():
-                self.fail(field, f"must be a whole number, not {_shown(value)}")
-            value = int(value)
-        if not low <= value <= high:
-            self.fail(field, f"{value:,} is out of range; {bounds}")
-        return value
+        if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+            self.fail(field, f"must be a whole number, not {_shown(value)}")
+        if not low <= value <= high:  # inf and -inf fail here too
+            self.fail(field, f"{_shown(value)} is out of range; it must be between {low:,} and {high:,}")
+        return int(value)
 
     def number(self, value: object, field: str, low: float, high: float, *, positive: bool = False) -> float:
         """A finite number in [low, high] (or > 0 when ``positive``)."""
-        if isinstance(value, bool) or not isinstance(value, int | float | _BigNumber):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             self.wrong_type(field, "a number", value)
-        if isinstance(value, _BigNumber) or not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any double
+            number = math.inf
+        if not math.isfinite(number):
             self.fail(field, f"{_shown(value)} is out of range: numbers must be finite")
-        number = float(value)
         if positive and not number > 0:
             self.fail(field, f"must be greater than 0, not {_shown(value)}")
         if not low <= number <= high:
@@ -523,7 +553,7 @@ class _Validator:
             if isinstance(item, str):
                 if _NUMERIC.fullmatch(item) is None:
                     self.fail(field, f"must be a project number (digits only), not {_shown(item)}")
-                item = int(item) if len(item) <= _MAX_INT_DIGITS else _BigNumber(item)
+                item = int(item[:40]) if len(item) <= 40 else _INT64_MAX + 1  # int() of many digits is slow
             numbers.append(str(self.whole(item, field, 1, _INT64_MAX)))
         return numbers
 
@@ -600,7 +630,7 @@ class _Validator:
                 else:
                     self.fail(
                         _join(where, _display_key(key)),
-                        f"unknown field {key!r}: only text input/output pairs are supported "
+                        f"unknown field {_quoted(key)}: only text input/output pairs are supported "
                         "(text_input and output); multi-turn chat examples are not",
                     )
             if text_input is _MISSING:
@@ -655,7 +685,7 @@ class _Validator:
             self.fail(_LABELS_PATH, f"has {len(value):,} labels; the limit is {MAX_LABELS}")
         labels: dict[str, str] = {}
         for key, item in value.items():
-            field = _join(_LABELS_PATH, key)
+            field = _join(_LABELS_PATH, _display_key(key))
             if not key:
                 self.fail(field, "a label name must not be empty")
             if len(key) > MAX_LABEL_CHARS:
