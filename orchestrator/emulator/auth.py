@@ -58,6 +58,14 @@ def permission_denied(name: str) -> ApiError:
     return ApiError("PERMISSION_DENIED", f"You do not have permission to access tuned model {name}")
 
 
+def _bearer(query: Mapping[str, str], headers: Mapping[str, str]) -> str:
+    """The OAuth token of ``Authorization: Bearer`` or ``?access_token=`` (empty when there is none)."""
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return query.get("access_token", "").strip()
+
+
 class Authenticator:
     """Maps a request's credential to a project, or raises the real error for a bad one."""
 
@@ -81,13 +89,12 @@ class Authenticator:
 
     def project(self, query: Mapping[str, str], headers: Mapping[str, str], method: str = "") -> str:
         """The calling project; raises ``ApiError`` for a missing, invalid or expired credential."""
+        token = _bearer(query, headers)
         if not self.enforced:
-            if self.ttl > 0:
-                # Open mode with expiring tokens: any bearer token works until its lifetime is over, so a
-                # client with a refreshing token source can be tested without configuring tokens.
-                scheme, _, token = headers.get("Authorization", "").partition(" ")
-                if scheme.lower() == "bearer" and token.strip():
-                    self._check_expiry(token.strip(), method)
+            # Open mode: anything goes, but with a ttl bearer tokens still expire, so a client with a
+            # refreshing token source can be tested without configuring tokens.
+            if token:
+                self._check_expiry(token, method)
             return DEFAULT_PROJECT
         key = query.get("key") or headers.get("x-goog-api-key")
         if key:
@@ -95,10 +102,8 @@ class Authenticator:
             if project is None:
                 raise invalid_key()
             return project
-        authorization = headers.get("Authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return self._token_project(token.strip(), method)
+        if token:
+            return self._token_project(token, method)
         raise ApiError(
             "UNAUTHENTICATED", _MISSING, [error_info("CREDENTIALS_MISSING", **({"method": method} if method else {}))]
         )

@@ -196,16 +196,23 @@ async def list_base_models(emu: Emulator, call: Call) -> bytes:
 def install(emu: Emulator) -> None:
     """The route table (the polling route first: it is the hot path)."""
     emu.add("GET", "tunedModels/{id}/operations/{op}", "get_operation", OPERATIONS, get_operation)
-    emu.add("POST", "tunedModels", "create", CRUD, create)
-    emu.add("GET", "tunedModels", "list_models", CRUD, list_models)
+    emu.add("POST", "tunedModels", "create", CRUD, create, ("tunedModelId",))
+    emu.add("GET", "tunedModels", "list_models", CRUD, list_models, ("pageSize", "pageToken", "filter"))
     emu.add("GET", "tunedModels/{id}", "get_model", CRUD, get_model)
-    emu.add("PATCH", "tunedModels/{id}", "patch_model", CRUD, patch_model)
+    emu.add("PATCH", "tunedModels/{id}", "patch_model", CRUD, patch_model, ("updateMask",))
     emu.add("DELETE", "tunedModels/{id}", "delete_model", CRUD, delete_model)
-    emu.add("GET", "tunedModels/{id}/operations", "list_operations", OPERATIONS, list_operations)
+    emu.add(
+        "GET",
+        "tunedModels/{id}/operations",
+        "list_operations",
+        OPERATIONS,
+        list_operations,
+        ("pageSize", "pageToken", "filter"),
+    )
     emu.add("POST", "tunedModels/{id}/operations/{op}:cancel", "cancel_operation", OPERATIONS, cancel_operation)
     emu.add("DELETE", "tunedModels/{id}/operations/{op}", "delete_operation", OPERATIONS, delete_operation)
     emu.add("POST", "tunedModels/{id}:generateContent", "generate", GENERATE_CONTENT, generate)
     emu.add("POST", "tunedModels/{id}:streamGenerateContent", "generate", GENERATE_CONTENT, generate)
     emu.add("POST", "tunedModels/{id}:generateText", "generate", GENERATE_TEXT, generate)
-    emu.add("GET", "models", "list_base_models", ALL, list_base_models)
+    emu.add("GET", "models", "list_base_models", ALL, list_base_models, ("pageSize", "pageToken"))
     emu.add("GET", "models/{model}", "get_base_model", ALL, get_base_model)

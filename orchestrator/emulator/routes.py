@@ -22,7 +22,7 @@ from orchestrator.emulator.faults import Decision, FaultEngine, FaultRule
 from orchestrator.emulator.records import SimClock, TunedModelRecord
 from orchestrator.emulator.registry import Registry
 from orchestrator.emulator.settings import EmulatorSettings
-from orchestrator.emulator.wire import dumps
+from orchestrator.emulator.wire import camel_to_snake, dumps
 
 CRUD: Final = frozenset({"v1beta", "v1beta3", "v1alpha"})
 OPERATIONS: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
@@ -30,6 +30,28 @@ GENERATE_CONTENT: Final = frozenset({"v1", "v1beta", "v1alpha"})
 STREAM_SSE: Final = "text/event-stream"
 GENERATE_TEXT: Final = frozenset({"v1beta3", "v1beta"})
 ALL: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
+#: Standard Google API system parameters, accepted on every method.
+SYSTEM_PARAMETERS: Final = frozenset(
+    {
+        "key",
+        "access_token",
+        "oauth_token",
+        "alt",
+        "$alt",
+        "fields",
+        "$fields",
+        "prettyPrint",
+        "$prettyPrint",
+        "quotaUser",
+        "$quotaUser",
+        "callback",
+        "$callback",
+        "uploadType",
+        "upload_protocol",
+        "$.xgafv",
+        "userIp",
+    }
+)
 JSON_TYPE: Final = "application/json"
 
 #: route name → RPC method, for ErrorInfo metadata.
@@ -86,6 +108,7 @@ class Route:
     name: str
     versions: frozenset[str]
     handler: Handler
+    query: frozenset[str] = frozenset()
 
 
 class Emulator:
@@ -99,10 +122,24 @@ class Emulator:
         self.auth = Authenticator(settings.api_keys, settings.tokens, settings.token_ttl_seconds, monotonic)
         self.routes: list[Route] = []
 
-    def add(self, method: str, path: str, name: str, versions: frozenset[str], handler: Handler) -> None:
-        """Register ``path`` (``{id}`` style segments, optional ``:verb``) under ``/{version}/``."""
+    def add(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        versions: frozenset[str],
+        handler: Handler,
+        query: tuple[str, ...] = (),
+    ) -> None:
+        """Register ``path`` (``{id}`` segments, optional ``:verb``) under ``/{version}/``.
+
+        ``query`` names the request's own query parameters (camelCase); their snake_case spellings and
+        the system parameters are accepted too, anything else is a 400 as in production.
+        """
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
-        self.routes.append(Route(method, re.compile(rf"/(?P<version>v\w+)/{regex}"), name, versions, handler))
+        allowed = SYSTEM_PARAMETERS | set(query) | {camel_to_snake(name) for name in query}
+        pattern = re.compile(rf"/(?P<version>v\w+)/{regex}")
+        self.routes.append(Route(method, pattern, name, versions, handler, frozenset(allowed)))
 
     def match(self, method: str, path: str) -> tuple[Route, str, dict[str, str]] | None:
         """The route, API version and path parameters for a request, or None (→ 404)."""
@@ -140,6 +177,7 @@ class Emulator:
         try:
             if decision is not None:
                 await self._pre_faults(request, decision, route.name)
+            _check_query(request, route)
             project = self.auth.project(request.query, request.headers, METHODS[route.name])
             alt = request.query.get("$alt", "")
             call = Call(request, version, params, project, "enum-encoding=int" in alt, decision)
@@ -166,6 +204,19 @@ class Emulator:
             if rule.kind == "drop_connection":
                 raise _Dropped
             raise fault_error(rule, METHODS[route])
+
+
+def _check_query(request: web.Request, route: Route) -> None:
+    """400 for a query parameter the method does not define (ESF cannot bind it)."""
+    if not request.query_string:
+        return
+    for name in request.query:
+        if name not in route.query:
+            raise ApiError.invalid(
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+                f"Field '{name}' could not be found in request message.",
+                "",
+            )
 
 
 class _Dropped(Exception):

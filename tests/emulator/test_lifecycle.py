@@ -185,3 +185,15 @@ async def test_base_models_are_listed(base_url: str, http: aiohttp.ClientSession
     assert status == 200
     assert "createTunedModel" in flash["supportedGenerationMethods"]
     assert flash["name"] in [m["name"] for m in listing["models"]]
+
+
+async def test_unknown_query_parameters_are_400_and_system_ones_are_fine(
+    base_url: str, http: aiohttp.ClientSession
+) -> None:
+    unknown, body = await call(http, "GET", f"{base_url}/v1beta/tunedModels?pageSiz=3")
+    wrong_route, _ = await call(http, "GET", f"{base_url}/v1beta/tunedModels/x?pageSize=3")
+    system, _ = await call(http, "GET", f"{base_url}/v1beta/tunedModels?key=k&alt=json&prettyPrint=false&fields=x")
+
+    assert unknown == 400
+    assert body["error"]["message"].startswith('Invalid JSON payload received. Unknown name "pageSiz"')
+    assert (wrong_route, system) == (400, 200)
