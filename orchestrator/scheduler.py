@@ -76,6 +76,7 @@ class _Progress:
     total_steps: int | None
     snapshots: tuple[Snapshot, ...]
     remote_state: str | None
+    operation_name: str | None = None
 
 
 class Scheduler:
@@ -308,6 +309,8 @@ class Scheduler:
         now = self._clock.now()
         new = tuple(s for s in progress.snapshots if s.step > job.completed_steps)
         values: dict[str, Any] = {"attempts": 0, "last_error": None, "remote_state": progress.remote_state}
+        if progress.operation_name and progress.operation_name != job.operation_name:
+            values["operation_name"] = progress.operation_name
         if progress.total_steps:
             values["total_steps"] = progress.total_steps
         if new:
@@ -355,28 +358,48 @@ class Scheduler:
         The model is also the fallback for an operation we cannot read (``done`` without an
         outcome, wrong types): its ``state`` and snapshots tell the same story in another shape.
         """
-        if job.operation_name:
-            try:
+        operation: OperationStatus | None = None
+        try:
+            if job.operation_name:
                 operation = await self._api.get_operation(job.operation_name)
-            except NotFound:
-                pass
-            except MalformedResponse as exc:
-                bound.warning("operation_unreadable_reading_model", error=str(exc))
-            else:
-                model_state = operation.model.state if operation.model else ("CREATING" if not operation.done else None)
-                return _Progress(judge_operation(operation), operation.total_steps, operation.snapshots, model_state)
+            else:  # adopted without one: it may be listed by now, and only it carries the progress
+                operation = await self._find_operation(job)
+        except NotFound:
+            pass
+        except MalformedResponse as exc:
+            bound.warning("operation_unreadable_reading_model", error=str(exc))
+        if operation is not None:
+            model_state = operation.model.state if operation.model else ("CREATING" if not operation.done else None)
+            return _Progress(judge_operation(operation), operation.total_steps, operation.snapshots, model_state,
+                             operation.name)
         try:
             model = await self._api.get_tuned_model(job.tuned_model_name)
         except NotFound:
+            if job.state is JobState.CANCELLING:  # we deleted it to stop a tuning we could not cancel
+                return _Progress(Verdict(Outcome.CANCELLED, CANCELLED_CODE, "the tuned model was deleted to stop it"),
+                                 None, (), None)
             return _Progress(
                 Verdict(Outcome.FAILED, 5, "the tuned model no longer exists (deleted outside the orchestrator)"),
                 None, (), None,
             )
         verdict = judge_model_state(model.state)
-        if job.state is JobState.CANCELLING and verdict.outcome is Outcome.FAILED:
+        if verdict.outcome is Outcome.FAILED and job.operation_name is None:
+            verdict = await self._failure_words(job, verdict)
+        if job.state is JobState.CANCELLING and verdict.outcome is Outcome.FAILED and verdict.code is None:
             # A cancelled tuning leaves its model FAILED; without the operation that is all we see.
             verdict = Verdict(Outcome.CANCELLED, CANCELLED_CODE, "the tuned model is FAILED after our cancel")
         return _Progress(verdict, None, model.snapshots, model.state)
+
+    async def _failure_words(self, job: Job, fallback: Verdict) -> Verdict:
+        """The API's own code and message for a FAILED model, from its operation when one is listed now."""
+        try:
+            operation = await self._find_operation(job)
+        except ApiError:
+            return fallback
+        if operation is None or not operation.done:
+            return fallback
+        verdict = judge_operation(operation)
+        return verdict if verdict.outcome is not Outcome.SUCCEEDED else fallback
 
     async def _begin_cancel_if_due(self, job: Job, bound: Any) -> Job:
         """Move a running job to cancelling (committed before ``:cancel`` is sent) when asked or overdue."""
@@ -415,7 +438,9 @@ class Scheduler:
             return "deadline"
         stall = job.stall_timeout or self._settings.stall_timeout
         last = job.last_progress_at or job.started_at
-        if stall and last and (now - last).total_seconds() > stall:
+        # Progress is read from the operation: a job polled by its model's state alone shows none,
+        # and calling that a stall would cancel a healthy tuning.
+        if stall and last and job.operation_name and (now - last).total_seconds() > stall:
             return "stalled"
         return None
 
