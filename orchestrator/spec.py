@@ -53,6 +53,7 @@ _UPPER: Final = re.compile("[A-Z]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _NUMERIC: Final = re.compile("[0-9]+")
 
+#: A comma before a closing bracket, inside a string or not: a file without one needs no trailing-comma scan.
 _COMMA_BEFORE_CLOSER: Final = re.compile(rb",[ \t\n\r]*[\]}]")
 #: A JSON string literal (skipped whole, so nothing inside a string is ever touched), optionally followed
 #: by a trailing comma (group 1); or the last byte of any other value followed by a trailing comma
@@ -273,14 +274,17 @@ def _display_key(key: str) -> str:
     Keys are cut at :data:`_MAX_SHOWN_KEY` characters: a hostile file must not produce a megabyte error.
     """
     name = _snake(key)
-    if name in _KNOWN_NAMES:
-        return name
+    return name if name in _KNOWN_NAMES else _cut(key)
+
+
+def _cut(key: str) -> str:
+    """``key`` cut at :data:`_MAX_SHOWN_KEY` characters, for paths and messages."""
     return key if len(key) <= _MAX_SHOWN_KEY else key[:_MAX_SHOWN_KEY] + "…"
 
 
 def _quoted(key: str) -> str:
-    """A key as messages quote it: as written, cut like :func:`_display_key`."""
-    return repr(key if len(key) <= _MAX_SHOWN_KEY else key[:_MAX_SHOWN_KEY] + "…")
+    """A key as messages quote it: as written, cut."""
+    return repr(_cut(key))
 
 
 def _render(path: _Path) -> str:
@@ -357,7 +361,7 @@ def _kind(value: object) -> str:
     if isinstance(value, str):
         return "a string"
     if value is True or value is False:
-        return f"{json.dumps(value)}"
+        return json.dumps(value)
     if value is None:
         return "null"
     return "a number"
@@ -370,6 +374,8 @@ def _shown(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         digits = len(str(abs(value)))
         return f"{value:,}" if digits <= 30 else f"{str(value)[:12]}… ({digits:,} digits)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number beyond ±1.8e308"
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
@@ -553,7 +559,9 @@ class _Validator:
             if isinstance(item, str):
                 if _NUMERIC.fullmatch(item) is None:
                     self.fail(field, f"must be a project number (digits only), not {_shown(item)}")
-                item = int(item[:40]) if len(item) <= 40 else _INT64_MAX + 1  # int() of many digits is slow
+                if len(item.lstrip("0")) > len(str(_INT64_MAX)):  # before int(), which is slow on many digits
+                    self.fail(field, f"{_shown(item)} is out of range; it must be between 1 and {_INT64_MAX:,}")
+                item = int(item)
             numbers.append(str(self.whole(item, field, 1, _INT64_MAX)))
         return numbers
 
@@ -685,7 +693,7 @@ class _Validator:
             self.fail(_LABELS_PATH, f"has {len(value):,} labels; the limit is {MAX_LABELS}")
         labels: dict[str, str] = {}
         for key, item in value.items():
-            field = _join(_LABELS_PATH, _display_key(key))
+            field = _join(_LABELS_PATH, _cut(key))
             if not key:
                 self.fail(field, "a label name must not be empty")
             if len(key) > MAX_LABEL_CHARS:
