@@ -46,6 +46,7 @@ class BaseModel:
             "outputTokenLimit": self.output_token_limit,
             "supportedGenerationMethods": list(self.methods),
             "temperature": self.temperature,
+            "maxTemperature": 2.0,
             "topP": self.top_p,
             "topK": self.top_k,
         }

@@ -68,6 +68,19 @@ def test_create_wait_bar_result_get_list_update_delete(sdk: Any) -> None:
         sdk.get_tuned_model("tunedModels/sdk-model")
 
 
+def test_operations_module_and_base_model(sdk: Any) -> None:
+    """``genai.operations.get_operation`` works; ``delete_operation`` gets production's 501."""
+    from google.generativeai import operations
+
+    operation = sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-ops")
+    fetched = operations.get_operation(operation.operation.name)
+
+    assert fetched.metadata.tuned_model == "tunedModels/sdk-ops"
+    with pytest.raises(gexc.MethodNotImplemented):
+        operations.delete_operation(operation.operation.name)
+    assert "createTunedModel" in sdk.get_base_model(BASE).supported_generation_methods
+
+
 def test_cancel(sdk: Any) -> None:
     operation = sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-cancel", epoch_count=500)
 
