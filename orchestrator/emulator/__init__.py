@@ -56,7 +56,8 @@ Training
 --------
 Lazy and deterministic for a seed: ``totalSteps = ceil(N·epochs/batch)``; step ``k`` ends near
 ``startTime + k·step_seconds`` (simulated seconds; ``time_scale`` simulated seconds pass per real
-second, and timestamps advance at that rate from the start's wall time).  Operation metadata refreshes
+second).  Timestamps are the real wall-clock times at which things happen, never in the future, so
+at ``time_scale=20`` snapshots are 0.1 s apart in ``computeTime``.  Operation metadata refreshes
 every ``metadata_refresh_seconds`` (production: about 60; default 0 = always fresh).  Cancel takes
 effect at the next step boundary (operation ``error {code: 1, message: "Operation cancelled."}``, model
 FAILED); delete stops training at once and frees the id.

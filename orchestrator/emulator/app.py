@@ -25,7 +25,7 @@ def create_app(
 
     ``clock`` is a monotonic clock in real seconds (default ``time.monotonic``); tests inject a manual
     one to move training forward without sleeping.  ``wall_start`` is the Unix time shown for the
-    emulator's start (default now); timestamps advance from it at ``time_scale``.
+    emulator's start (default now); timestamps are that plus the real (monotonic) time elapsed.
     """
     settings = settings or EmulatorSettings()
     monotonic = clock or time.monotonic

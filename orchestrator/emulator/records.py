@@ -45,8 +45,13 @@ class SimClock:
         return (float(self.monotonic()) - self.mono_start) * self.time_scale
 
     def wall(self, sim: float) -> float:
-        """Unix time of a simulated instant (what timestamps show)."""
-        return self.wall_start + sim
+        """Unix time at which a simulated instant happens (what timestamps show).
+
+        Timestamps are real times, never in the future: a client comparing ``computeTime`` or
+        ``updateTime`` with its own clock sees consistent values whatever the time scale (durations
+        between them are therefore ``step_seconds / time_scale`` apart, not ``step_seconds``).
+        """
+        return self.wall_start + sim / self.time_scale
 
 
 @dataclass(slots=True)
@@ -100,19 +105,19 @@ class TunedModelRecord:
             return self._array_cache[1]
         built = len(self._offsets) - 1
         if steps > built:
-            self._encode_snapshots(built + 1, steps, clock.wall_start)
+            self._encode_snapshots(built + 1, steps, clock)
         array = b"[" + bytes(memoryview(self._snaps)[: self._offsets[steps]]) + b"]"
         self._array_cache = (steps, array)
         return array
 
-    def _encode_snapshots(self, first: int, last: int, wall_start: float) -> None:
+    def _encode_snapshots(self, first: int, last: int, clock: SimClock) -> None:
         """Append snapshots ``first..last`` to the buffer: each step is encoded once in a record's life."""
         run, batch, examples = self.run, self.spec.batch_size, len(self.spec.examples)
-        snaps, offsets = self._snaps, self._offsets
+        snaps, offsets, wall = self._snaps, self._offsets, clock.wall
         for step in range(first, last + 1):
             epoch = step * batch // examples
             epoch_text = f',"epoch":{epoch}' if epoch else ""
-            compute = timestamp(wall_start + run.step_time(step), 9)
+            compute = timestamp(wall(run.step_time(step)), 9)
             loss = f32(run.mean_loss(step))
             comma = "," if step > 1 else ""
             snaps += f'{comma}{{"step":{step}{epoch_text},"meanLoss":{loss},"computeTime":"{compute}"}}'.encode()

@@ -197,3 +197,27 @@ async def test_unknown_query_parameters_are_400_and_system_ones_are_fine(
     assert unknown == 400
     assert body["error"]["message"].startswith('Invalid JSON payload received. Unknown name "pageSiz"')
     assert (wrong_route, system) == (400, 200)
+
+
+async def test_timestamps_are_real_times_whatever_the_time_scale(
+    emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
+) -> None:
+    """At time_scale 20 a 2 s step shows 0.1 s apart, and nothing is stamped later than the real clock."""
+    from datetime import datetime
+
+    def seconds(stamp: str) -> float:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    async with emulator_factory(step_seconds=2.0, time_scale=20.0) as url:
+        await _create(http, url)
+        clock.advance(10.0)
+        _, model = await call(http, "GET", f"{url}/v1beta/{MODEL}")
+
+    task = model["tuningTask"]
+    elapsed = seconds(task["completeTime"]) - seconds(model["createTime"])
+    gaps = [
+        seconds(b["computeTime"]) - seconds(a["computeTime"])
+        for a, b in zip(task["snapshots"], task["snapshots"][1:], strict=False)
+    ]
+    assert abs(elapsed - (0.3 + 38 * 2.0) / 20) < 0.1
+    assert all(0.05 < gap < 0.15 for gap in gaps)
