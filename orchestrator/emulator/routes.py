@@ -8,6 +8,7 @@ the per-request path short (the emulator must serve thousands of polls a second)
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from orchestrator.emulator.registry import Registry
 from orchestrator.emulator.settings import EmulatorSettings
 from orchestrator.emulator.wire import camel_to_snake, dumps
 
+LOG: Final = logging.getLogger("orchestrator.emulator")
 CRUD: Final = frozenset({"v1beta", "v1beta3", "v1alpha"})
 OPERATIONS: Final = frozenset({"v1", "v1beta", "v1beta3", "v1alpha"})
 GENERATE_CONTENT: Final = frozenset({"v1", "v1beta", "v1alpha"})
@@ -186,8 +188,17 @@ class Emulator:
             counts["dropped"] += 1
             return _drop(request)
         except ApiError as error:
+            if decision is not None and decision.lose_response:
+                counts["lost"] += 1
+                return _drop(request)
             counts[str(error.http_status)] += 1
             return _error_response(error)
+        except (asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception:  # a bug in the emulator: answer like production's 500, keep the traceback
+            LOG.exception("emulator error on %s %s", request.method, request.path)
+            counts["500"] += 1
+            return _error_response(ApiError("INTERNAL"))
         if decision is not None and decision.lose_response:
             counts["lost"] += 1
             return _drop(request)

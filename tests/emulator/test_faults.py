@@ -252,3 +252,34 @@ def test_the_documented_fault_plan_parses() -> None:
         "fail_job",
         "stall_job",
     }
+
+
+async def test_lost_response_also_hides_errors(base_url: str, http: aiohttp.ClientSession) -> None:
+    await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=dup", tutorial_body())
+    await set_faults(http, base_url, {"kind": "lost_response", "routes": ["create"], "calls": [1]})
+
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=dup", tutorial_body())
+    _, creates = await call(http, "GET", f"{base_url}/_emulator/creates")
+    assert creates == {"tunedModels/dup": 1}
+
+
+async def test_an_emulator_bug_is_a_json_500(http: aiohttp.ClientSession) -> None:
+    """Even an unexpected exception answers with Google's envelope, never an HTML page."""
+    from dataclasses import replace
+
+    from aiohttp.test_utils import TestServer
+
+    from orchestrator.emulator import create_app, emulator_of
+    from orchestrator.emulator.routes import Call, Emulator
+
+    async def broken(emu: Emulator, call_: Call) -> bytes:
+        raise RuntimeError("boom")
+
+    app = create_app()
+    emulator = emulator_of(app)
+    emulator.routes = [replace(route, handler=broken) for route in emulator.routes]
+    async with TestServer(app, host="127.0.0.1") as server:
+        status, body = await call(http, "GET", str(server.make_url("/v1beta/tunedModels")))
+
+    assert (status, body["error"]["status"]) == (500, "INTERNAL")
