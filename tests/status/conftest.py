@@ -84,7 +84,8 @@ async def build_database(path: Path) -> SampleJobs:
             new_job("busy", display_name="sweep lr=0.01", labels={"team": "nlp"}), start), start)
         running = await _claim(store, running, NOW - timedelta(minutes=1))
         await store.commit_step(running, OWNER, NOW - timedelta(minutes=1), snapshots_seen=losses(6),
-                                completed_steps=6, last_loss=losses(6)[-1].mean_loss, next_check_at=NOW)
+                                completed_steps=6, last_loss=losses(6)[-1].mean_loss, next_check_at=NOW,
+                                attempts=1, last_error="503 UNAVAILABLE: The model is overloaded.")
 
         failed = await store.add_job(new_job("bad", display_name="too long", labels={"team": "vision"}), start)
         failed = await _claim(store, failed, start)
