@@ -8,15 +8,17 @@ without help. Training data lives in ``job_specs``, apart from ``jobs``, so stat
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    DateTime,
     Column,
-        Float,
+    DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -47,6 +49,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class Loss(TypeDecorator[float]):
+    """A training loss: a float, with NaN (which SQLite would store as NULL) kept as the text ``'NaN'``.
+
+    A diverging run reports ``meanLoss: "NaN"``; binding it as a float would hit the NOT NULL
+    constraint and wedge every poll of the job. The impl's own bind processor would turn the text
+    back into a float, so this replaces it rather than adding to it.
+    """
+
+    impl = Float
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[float | None], float | str | None]:
+        def process(value: float | None) -> float | str | None:
+            return "NaN" if value is not None and math.isnan(value) else value
+
+        return process
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> float | None:
+        return None if value is None else float(value)
+
+
 metadata = MetaData()
 
 _STATES = ", ".join(f"'{s.value}'" for s in JobState)
@@ -69,7 +92,7 @@ jobs = Table(
     Column("remote_state", Text, comment="the API's TunedModel.state as last seen"),
     Column("total_steps", Integer),
     Column("completed_steps", Integer, nullable=False, server_default="0"),
-    Column("last_loss", Float, comment="meanLoss of the latest snapshot"),
+    Column("last_loss", Loss, comment="meanLoss of the latest snapshot"),
     Column("attempts", Integer, nullable=False, server_default="0", comment="consecutive failed tries of this step"),
     Column("next_check_at", UtcDateTime, comment="when the scheduler next looks at the job (null: never)"),
     Column("last_error", Text, comment="the latest retried error, cleared on success"),
@@ -110,7 +133,7 @@ snapshots = Table(
     Column("job_id", Text, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("step", Integer, primary_key=True),
     Column("epoch", Integer, nullable=False),
-    Column("mean_loss", Float, nullable=False),
+    Column("mean_loss", Loss, nullable=False),
     Column("compute_time", Text, comment="the API's computeTime (RFC 3339)"),
     Column("recorded_at", UtcDateTime, nullable=False),
 )
