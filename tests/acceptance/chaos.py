@@ -269,8 +269,8 @@ class ChaosRun:
         self.report.files_dropped = len(self.dropped)
 
     async def _cancel_one(self) -> None:
-        """``orchestrator cancel`` on some recorded job, as a user would, while the daemon runs."""
-        ids = self._query("SELECT id FROM jobs ORDER BY id")
+        """``orchestrator cancel`` on some unfinished job, as a user would, while the daemon runs."""
+        ids = self._query("SELECT id FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY id")
         if not ids:
             return
         job_id = self.rng.choice(ids)[0]
