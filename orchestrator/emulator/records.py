@@ -99,8 +99,12 @@ class TunedModelRecord:
 
     # -- snapshots -------------------------------------------------------------------------------
 
-    def _snapshots(self, steps: int, clock: SimClock) -> bytes:
-        """The JSON array of the first ``steps`` snapshots, extending the cached encoding as needed."""
+    def _snapshots(self, steps: int, clock: SimClock, *, final: bool) -> bytes:
+        """The JSON array of the first ``steps`` snapshots, extending the cached encoding as needed.
+
+        Once the run has ended the array cannot change, so the growing buffer is released and only the
+        finished array is kept (one copy per job; a fleet of 10,000 finished jobs stays affordable).
+        """
         if self._array_cache[0] == steps:
             return self._array_cache[1]
         built = len(self._offsets) - 1
@@ -108,6 +112,8 @@ class TunedModelRecord:
             self._encode_snapshots(built + 1, steps, clock)
         array = b"[" + bytes(memoryview(self._snaps)[: self._offsets[steps]]) + b"]"
         self._array_cache = (steps, array)
+        if final:
+            self._snaps, self._offsets = bytearray(), [0]
         return array
 
     def _encode_snapshots(self, first: int, last: int, clock: SimClock) -> None:
@@ -176,9 +182,11 @@ class TunedModelRecord:
 
     def encode_model(self, now: float, clock: SimClock, *, int_enums: bool) -> bytes:
         """``GET tunedModels/{id}`` body."""
-        steps = self.run.progress(now).completed_steps
+        progress = self.run.progress(now)
         chunks = dumps(self.model_json(now, clock, int_enums=int_enums)).split(_SNAPS_BYTES)
-        return self._snapshots(steps, clock).join(chunks)
+        if len(chunks) == 1:  # no snapshots in this state
+            return chunks[0]
+        return self._snapshots(progress.completed_steps, clock, final=progress.ending is not None).join(chunks)
 
     # -- the Operation -----------------------------------------------------------------------------
 
@@ -194,7 +202,9 @@ class TunedModelRecord:
         if cached is None or cached[0] != key:
             chunks = dumps(self._operation_json(now, clock, steps, progress.ending, int_enums)).split(_SNAPS_BYTES)
             cached = self._op_cache = (key, chunks)
-        return self._snapshots(steps, clock).join(cached[1])
+        if len(cached[1]) == 1:
+            return cached[1][0]
+        return self._snapshots(steps, clock, final=progress.ending is not None).join(cached[1])
 
     def _operation_json(
         self, now: float, clock: SimClock, steps: int, ending: Ending | None, int_enums: bool
