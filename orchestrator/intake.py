@@ -74,7 +74,7 @@ def drop_job_file(spool_root: Path, name: str, data: bytes) -> Path:
     inbox = spool_dirs(spool_root)[INBOX]
     inbox.mkdir(parents=True, exist_ok=True)
     target = inbox / name
-    temporary = inbox / f".{name}.{secrets.token_hex(4)}.tmp"
+    temporary = inbox / f".drop-{secrets.token_hex(8)}.tmp"  # a dotfile: ignored until renamed; short: fits
     with open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()
