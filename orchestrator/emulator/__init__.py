@@ -20,7 +20,7 @@ emulator ...``).  ``--help`` lists every knob; each is also read from ``ORCHESTR
 (``..._HOST``, ``..._PORT``, ``..._STEP_SECONDS``, ``..._TIME_SCALE``, ``..._SEED``,
 ``..._METADATA_REFRESH_SECONDS``, ``..._START_DELAY_SECONDS``, ``..._MIN_EXAMPLES``, ``..._MAX_EXAMPLES``,
 ``..._DEFAULT_SIZE_THRESHOLD``, ``..._ALLOW_TUNED_MODEL_SOURCE``, ``..._API_KEYS``, ``..._TOKENS``,
-``..._TOKEN_TTL_SECONDS``, ``..._MAX_ACTIVE_JOBS``, ``..._FAULTS``).  ``create_app`` and
+``..._TOKEN_TTL_SECONDS``, ``..._MAX_ACTIVE_JOBS``, ``..._PRETTY``, ``..._FAULTS``).  ``create_app`` and
 ``running_emulator`` also take ``clock=`` (a monotonic clock in seconds) so tests can move time by hand.
 
 Point the SDKs at it: ``google.generativeai.configure(api_key="k", transport="rest",

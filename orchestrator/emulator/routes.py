@@ -8,6 +8,7 @@ the per-request path short (the emulator must serve thousands of polls a second)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -192,7 +193,7 @@ class Emulator:
                 counts["lost"] += 1
                 return _drop(request)
             counts[str(error.http_status)] += 1
-            return _error_response(error)
+            return _error_response(error, self.settings.pretty)
         except (asyncio.CancelledError, web.HTTPException):
             raise
         except Exception:  # a bug in the emulator: answer like production's 500, keep the traceback
@@ -205,6 +206,8 @@ class Emulator:
         counts["200"] += 1
         if isinstance(body, web.Response):
             return body
+        if self.settings.pretty:
+            body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
         return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
 
     async def _pre_faults(self, request: web.Request, decision: Decision, route: str) -> None:
@@ -246,8 +249,9 @@ def fault_error(rule: FaultRule, method: str) -> ApiError:
     return error
 
 
-def _error_response(error: ApiError) -> web.Response:
-    return web.Response(status=error.http_status, body=dumps(error.body()), content_type=JSON_TYPE, charset="utf-8")
+def _error_response(error: ApiError, pretty: bool = False) -> web.Response:
+    body = json.dumps(error.body(), indent=2).encode() if pretty else dumps(error.body())
+    return web.Response(status=error.http_status, body=body, content_type=JSON_TYPE, charset="utf-8")
 
 
 def _drop(request: web.Request) -> web.StreamResponse:

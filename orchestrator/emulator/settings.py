@@ -62,6 +62,13 @@ class EmulatorSettings:
     max_active_jobs: int = field(
         default=0, metadata=_help("cap on CREATING tuned models per project (429 beyond it); 0 = no cap")
     )
+    pretty: bool = field(
+        default=False,
+        metadata=_help(
+            "indent JSON answers by 2 spaces as production does (for people reading curl output); "
+            "off by default because compact JSON is cheaper"
+        ),
+    )
     faults: FaultPlan = field(
         default_factory=FaultPlan,
         metadata=_help("fault plan as JSON (or @path to a JSON file); see the module docs for the shape"),

@@ -27,6 +27,14 @@ async def test_chosen_id_then_409_then_reusable_after_delete(base_url: str, http
     assert status == 200 and again["name"] != op["name"]
 
 
+async def test_longest_valid_id_is_accepted(base_url: str, http: aiohttp.ClientSession) -> None:
+    longest = "a" + "-b" * 19 + "c"
+    status, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId={longest}", tutorial_body())
+
+    assert len(longest) == 40
+    assert (status, op["metadata"]["tunedModel"]) == (200, f"tunedModels/{longest}")
+
+
 @pytest.mark.parametrize("bad_id", ["A", "1abc", "abc-", "a" * 41, "a_b", "a.b"])
 async def test_invalid_ids_are_400(base_url: str, http: aiohttp.ClientSession, bad_id: str) -> None:
     status, body = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId={bad_id}", tutorial_body())

@@ -221,3 +221,17 @@ async def test_timestamps_are_real_times_whatever_the_time_scale(
     ]
     assert abs(elapsed - (0.3 + 38 * 2.0) / 20) < 0.1
     assert all(0.05 < gap < 0.15 for gap in gaps)
+
+
+async def test_pretty_output_is_indented_like_production(
+    emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    async with emulator_factory(pretty=True) as url:
+        async with http.post(f"{url}/v1beta/tunedModels?tunedModelId=p", json=tutorial_body()) as response:
+            created = await response.text()
+        async with http.get(f"{url}/v1beta/tunedModels/none") as response:
+            missing = await response.text()
+
+    assert created.startswith('{\n  "name": "tunedModels/p/operations/')
+    assert json.loads(created)["metadata"]["totalSteps"] == 38
+    assert missing.startswith('{\n  "error": {\n    "code": 404')
