@@ -1,0 +1,159 @@
+"""The store's rules: compare-and-set writes, idempotent snapshots, cancel flags, claims, and SQLite discipline."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import StaleWrite
+from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.logs import register_secret
+from orchestrator.store import migrate
+from orchestrator.store.sql import SqlStore, create_engine
+from tests.reliability.conftest import add_job, all_jobs
+
+NOW = datetime.now(UTC) + timedelta(minutes=5)  # after every job added by the tests, so all are due
+LEASE = timedelta(seconds=60)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "orchestrator.db"
+
+
+@pytest.fixture
+async def store(path: Path) -> AsyncIterator[SqlStore]:
+    await asyncio.to_thread(migrate, path)
+    writer = SqlStore(create_engine(path, 5.0))
+    try:
+        yield writer
+    finally:
+        await writer.dispose()
+
+
+async def claimed(store: SqlStore, owner: str = "me", index: int = 0) -> Job:
+    await add_job(store, index)
+    [job] = [j for j in await store.claim_due(owner, NOW + LEASE, LEASE, 100, 100) if j.job_key == f"key-{index}"]
+    return job
+
+
+def pragma(path: Path, name: str) -> object:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        connection.close()
+
+
+async def test_the_writer_runs_wal_with_full_sync_and_a_busy_timeout(store: SqlStore, path: Path) -> None:
+    async with store._engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        values = [(await (await raw.execute(f"PRAGMA {name}")).fetchone())[0]
+                  for name in ("journal_mode", "synchronous", "busy_timeout")]
+    assert values == ["wal", 2, 5000]  # synchronous=2 is FULL
+
+
+async def test_a_stale_write_changes_nothing(store: SqlStore) -> None:
+    job = await claimed(store)
+    with pytest.raises(StaleWrite):
+        await store.commit_step(job, "someone-else", NOW, to=JobState.SUBMITTING, attempts=7)
+    moved = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
+    with pytest.raises(StaleWrite):  # the copy read before the move is stale now
+        await store.commit_step(job, "me", NOW, attempts=3)
+    [row] = await all_jobs(store)
+    assert row == moved and row.attempts == 0 and row.state is JobState.SUBMITTING
+
+
+async def test_snapshots_are_recorded_once_per_step_however_often_reported(store: SqlStore) -> None:
+    job = await claimed(store)
+    job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
+    job = await store.commit_step(job, "me", NOW, to=JobState.RUNNING, release=False)
+    first = [Snapshot(1, 0, 3.0), Snapshot(2, 0, 2.0)]
+    job = await store.commit_step(job, "me", NOW, snapshots_seen=first, release=False)
+    job = await store.commit_step(job, "me", NOW, snapshots_seen=[*first, Snapshot(3, 1, math.nan)], release=False)
+    async with store._engine.connect() as conn:
+        rows = (await conn.exec_driver_sql("SELECT step, mean_loss FROM snapshots ORDER BY step")).all()
+    assert [r[0] for r in rows] == [1, 2, 3] and rows[0][1] == 3.0 and rows[2][1] == "NaN"
+    assert await store.recorded_steps(job.id) == 3
+
+
+async def test_cancel_requests_follow_the_state(store: SqlStore) -> None:
+    queued = await claimed(store, index=0)
+    assert (await store.request_cancel(queued.id, NOW)).state is JobState.CANCELLED
+    with pytest.raises(StaleWrite):  # the scheduler that had claimed it loses its submit
+        await store.commit_step(queued, "me", NOW, to=JobState.SUBMITTING)
+
+    running = await claimed(store, index=1)
+    running = await store.commit_step(running, "me", NOW, to=JobState.SUBMITTING, release=False)
+    flagged = await store.request_cancel(running.id, NOW)
+    assert flagged.state is JobState.SUBMITTING and flagged.cancel_requested
+    # The step in flight still commits (the flag is not a state) and its next check becomes "now".
+    later = NOW + timedelta(hours=1)
+    after = await store.commit_step(running, "me", NOW, to=JobState.RUNNING, next_check_at=later,
+                                    soon_if_cancel_requested=True)
+    assert after.state is JobState.RUNNING and after.cancel_requested and after.next_check_at == NOW
+
+
+async def test_a_terminal_job_ignores_cancel_and_keeps_its_state(store: SqlStore) -> None:
+    job = await claimed(store)
+    job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
+    job = await store.commit_step(job, "me", NOW, to=JobState.FAILED, error_message="refused")
+    assert (await store.request_cancel(job.id, NOW)) == job
+    assert not job.cancel_requested and job.finished_at == NOW
+
+
+async def test_claims_respect_the_queued_cap_priority_and_other_leases(store: SqlStore) -> None:
+    for index in range(3):
+        await add_job(store, index)
+    first = await store.claim_due("a", NOW + LEASE, LEASE, 10, 2)
+    assert len(first) == 2
+    assert await store.claim_due("b", NOW + LEASE, LEASE, 10, 10) != []  # the third, unleased
+    assert await store.claim_due("b", NOW + LEASE, LEASE, 10, 10) == []  # all leased now
+    expired = await store.claim_due("b", NOW + 3 * LEASE, LEASE, 10, 10)
+    assert len(expired) == 3 and {j.lease_owner for j in expired} == {"b"}
+
+
+async def test_secrets_are_scrubbed_from_every_text_written(store: SqlStore) -> None:
+    register_secret("AIzaSy-test-secret-value-123")
+    job = await claimed(store)
+    job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False,
+                                  last_error="key AIzaSy-test-secret-value-123 refused")
+    job = await store.commit_step(job, "me", NOW, to=JobState.FAILED, error_message="AIzaSy-test-secret-value-123",
+                                  detail={"message": "AIzaSy-test-secret-value-123"})
+    assert job.last_error == "key [redacted] refused" and job.error_message == "[redacted]"
+    async with store._engine.connect() as conn:
+        details = (await conn.exec_driver_sql("SELECT detail FROM events")).scalars().all()
+    assert not any("AIzaSy-test-secret-value-123" in d for d in details)
+
+
+async def test_a_reader_holding_a_transaction_never_stalls_the_writer(store: SqlStore, path: Path) -> None:
+    """A person's sqlite3 session left in a read transaction: writes and the checkpoint go on at once."""
+    await add_job(store, 0)
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM jobs").fetchone()
+    try:
+        started = time.monotonic()
+        for index in range(1, 40):
+            await add_job(store, index)
+        wal = path.with_name(path.name + "-wal")
+        assert await store.checkpoint_wal(0, wal) is False  # the reader pins the WAL: skipped, not waited for
+        await add_job(store, 99)
+        assert time.monotonic() - started < 2.0
+    finally:
+        reader.close()
+    assert await store.checkpoint_wal(0, wal) is True
+    assert wal.stat().st_size == 0
+
+
+async def test_the_checkpoint_leaves_a_small_wal_alone(store: SqlStore, path: Path) -> None:
+    await add_job(store)
+    assert await store.checkpoint_wal(1 << 30, path.with_name(path.name + "-wal")) is False
