@@ -39,8 +39,8 @@ def plot_loss(detail: JobDetail, output: Path) -> Path:
         boundary = snapshots[index].step - 0.5
         if index:
             axes.axvline(boundary, color="grey", linestyle=":", linewidth=0.8)
-        axes.text(boundary, 1.0, f" epoch {epoch}", transform=axes.get_xaxis_transform(), va="top", fontsize=8,
-                  color="grey")
+        axes.text(boundary, 0.99, f" epoch {epoch}", transform=axes.get_xaxis_transform(), va="top", fontsize=8,
+                  color="grey", clip_on=True)
     axes.set_xlabel("step")
     axes.set_ylabel("mean loss")
     axes.set_title(f"{job.display_name or job.tuned_model_id} ({job.id}, {job.state.value})")
