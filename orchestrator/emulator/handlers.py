@@ -44,7 +44,7 @@ async def create(emu: Emulator, call: Call) -> bytes:
     if model_id is not None:
         check_tuned_model_id(model_id)
     model = normalize(await _body(call), tuned_model_schema(call.version))
-    spec = build_create_spec(model, call.version, emu.settings)
+    spec = build_create_spec(model, call.version, emu.settings, emu.registry.source_base)
     decision = call.decision
     job: dict[str, Any] = {}
     if decision is not None:

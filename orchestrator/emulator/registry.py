@@ -14,9 +14,9 @@ import random
 import re
 import string
 from collections import Counter, defaultdict
-from dataclasses import replace
 from typing import Final
 
+from orchestrator.emulator.catalog import BaseModel
 from orchestrator.emulator.errors import ApiError, resource_exhausted
 from orchestrator.emulator.records import SimClock, TunedModelRecord
 from orchestrator.emulator.settings import EmulatorSettings
@@ -90,12 +90,6 @@ class Registry:
         """Commit a new tuned model and start its simulated run."""
         if model_id is not None and model_id in self.models:
             raise ApiError("ALREADY_EXISTS", f"Tuned model tunedModels/{model_id} already exists.")
-        if spec.source_model is not None:
-            source_id = spec.source_model.removeprefix("tunedModels/")
-            source = self.models.get(source_id)
-            if source is None:
-                raise ApiError.model_not_found(spec.source_model)
-            spec = replace(spec, base=source.spec.base)
         if self.settings.max_active_jobs and self.active_jobs(owner) >= self.settings.max_active_jobs:
             raise resource_exhausted(
                 retry_delay=60.0,
@@ -136,6 +130,10 @@ class Registry:
         self._running[owner].add(model_id)
         self.creates[record.name] += 1
         return record
+
+    def source_base(self, name: str) -> BaseModel:
+        """The base model behind ``tunedModels/{id}`` (for ``tunedModelSource``), or 404."""
+        return self.get(name.removeprefix("tunedModels/")).spec.base
 
     def delete(self, model_id: str) -> None:
         """Remove the model and its operation; its run stops with it and the id becomes free."""

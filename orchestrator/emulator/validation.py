@@ -9,6 +9,7 @@ emulator names the field and the limit instead, which a client should treat the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -74,15 +75,17 @@ def check_sampling(model: dict[str, Any]) -> None:
         raise ApiError.invalid("top_k must not be negative.", "tuned_model.top_k")
 
 
-def _resolve_base(model: dict[str, Any], version: str, settings: EmulatorSettings) -> tuple[BaseModel, str | None]:
+def _resolve_base(
+    model: dict[str, Any], version: str, settings: EmulatorSettings, source_base: Callable[[str], BaseModel]
+) -> tuple[BaseModel, str | None]:
     source = model.get("tunedModelSource")
     if source is not None:
         if not settings.allow_tuned_model_source:
             raise ApiError.invalid(
                 "Tuning a tuned model is not supported; use a base model.", "tuned_model.tuned_model_source"
             )
-        # Resolved against the registry by the caller; the base is filled in there.
-        return BASE_MODELS["models/gemini-1.5-flash-001-tuning"], str(source.get("tunedModel", ""))
+        source_name = str(source.get("tunedModel", ""))
+        return source_base(source_name), source_name
     name = model.get("baseModel")
     if not name:
         raise ApiError.invalid("base_model is required.", "tuned_model.base_model")
@@ -149,9 +152,18 @@ def default_hyperparameters(version: str, examples: int, threshold: int) -> tupl
     return 5, 4 if small else 16, 0.001 if small else 0.0002
 
 
-def build_create_spec(model: dict[str, Any], version: str, settings: EmulatorSettings) -> CreateSpec:
-    """Validate a normalised TunedModel body and resolve every default."""
-    base, source = _resolve_base(model, version, settings)
+def build_create_spec(
+    model: dict[str, Any],
+    version: str,
+    settings: EmulatorSettings,
+    source_base: Callable[[str], BaseModel],
+) -> CreateSpec:
+    """Validate a normalised TunedModel body and resolve every default.
+
+    ``source_base`` maps a ``tunedModelSource.tunedModel`` name to its base model (404 when unknown);
+    sampling defaults then come from that base.
+    """
+    base, source = _resolve_base(model, version, settings, source_base)
     display_name = model.get("displayName", "")
     check_display_name(display_name)
     check_sampling(model)

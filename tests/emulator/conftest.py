@@ -62,9 +62,8 @@ EmulatorFactory = Callable[..., AbstractAsyncContextManager[str]]
 def emulator_factory(clock: ManualClock) -> EmulatorFactory:
     """``async with emulator_factory(**settings) as base_url`` on 127.0.0.1:0 with the manual clock."""
 
-    def factory(manual: bool = True, **overrides: Any) -> AbstractAsyncContextManager[str]:
-        settings = EmulatorSettings(**overrides)
-        return running_emulator(settings, clock=clock if manual else None)
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[str]:
+        return running_emulator(EmulatorSettings(**overrides), clock=clock)
 
     return factory
 

@@ -177,3 +177,24 @@ async def test_model_becomes_active_and_stays(
         _, final = await call(http, "GET", f"{url}/v1/{op['name']}")
         clock.advance(100)
         assert await call(http, "GET", f"{url}/v1/{op['name']}") == (200, final)
+
+
+async def test_tuned_model_source_when_allowed(emulator_factory: EmulatorFactory, http: aiohttp.ClientSession) -> None:
+    """Off by default (production said 400); with the knob, a tune starts from an existing tuned model."""
+    async with emulator_factory(allow_tuned_model_source=True) as url:
+        await call(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=first", tutorial_body())
+        body = tutorial_body()
+        del body["base_model"]
+        body["tuned_model_source"] = {"tuned_model": "tunedModels/first"}
+        status, _ = await call(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=second", body)
+        _, second = await call(http, "GET", f"{url}/v1beta/tunedModels/second")
+        body["tuned_model_source"] = {"tuned_model": "tunedModels/missing"}
+        missing, _ = await call(http, "POST", f"{url}/v1beta/tunedModels", body)
+
+    assert status == 200
+    assert second["tunedModelSource"] == {
+        "tunedModel": "tunedModels/first",
+        "baseModel": "models/gemini-1.5-flash-001-tuning",
+    }
+    assert "baseModel" not in second
+    assert missing == 404
