@@ -92,6 +92,7 @@ Introspection (``/_emulator/``, never an API path)
   cancelRequested}], "active": n}``.
 * ``GET /_emulator/faults`` → ``{seed, rules, calls}``; ``POST`` a plan to replace it (400
   ``{"error": "..."}`` when malformed); ``DELETE`` to clear it.
+* ``POST /_emulator/reset`` → ``{}``: forget every tuned model, counter and fault.
 """
 
 from orchestrator.emulator.app import create_app, emulator_of, running_emulator

@@ -47,6 +47,14 @@ async def reset_stats(request: web.Request) -> web.Response:
     return _json({})
 
 
+async def reset(request: web.Request) -> web.Response:
+    """``POST /_emulator/reset``: forget every tuned model, counter and fault (a fresh emulator)."""
+    emu = request.app[EMULATOR_KEY]
+    emu.registry.reset()
+    emu.faults.set_plan(FaultPlan())
+    return _json({})
+
+
 async def requests_seen(request: web.Request) -> web.Response:
     """``GET /_emulator/requests``: ``{route: {status: count}}`` (status also ``dropped``/``lost``)."""
     return _json(_stats(request.app[EMULATOR_KEY])["requests"])
@@ -105,6 +113,7 @@ def add_admin_routes(app: web.Application) -> None:
     """Mount the introspection routes."""
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_delete("/_emulator/stats", reset_stats)
+    app.router.add_post("/_emulator/reset", reset)
     app.router.add_get("/_emulator/requests", requests_seen)
     app.router.add_get("/_emulator/creates", creates)
     app.router.add_get("/_emulator/jobs", jobs)

@@ -131,6 +131,13 @@ class Registry:
         self.creates[record.name] += 1
         return record
 
+    def reset(self) -> None:
+        """Forget every model and counter (ids and sequence numbers keep advancing)."""
+        self.models.clear()
+        self._running.clear()
+        self.requests.clear()
+        self.creates.clear()
+
     def source_base(self, name: str) -> BaseModel:
         """The base model behind ``tunedModels/{id}`` (for ``tunedModelSource``), or 404."""
         return self.get(name.removeprefix("tunedModels/")).spec.base

@@ -283,3 +283,13 @@ async def test_an_emulator_bug_is_a_json_500(http: aiohttp.ClientSession) -> Non
         status, body = await call(http, "GET", str(server.make_url("/v1beta/tunedModels")))
 
     assert (status, body["error"]["status"]) == (500, "INTERNAL")
+
+
+async def test_reset_forgets_everything(base_url: str, http: aiohttp.ClientSession) -> None:
+    await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=r", tutorial_body())
+    await set_faults(http, base_url, {"kind": "http_error", "status": 503, "routes": ["create"], "calls": [9]})
+
+    assert await call(http, "POST", f"{base_url}/_emulator/reset") == (200, {})
+    _, stats = await call(http, "GET", f"{base_url}/_emulator/stats")
+    assert (stats["models"], stats["creates"], stats["requests"], stats["faults"]["rules"]) == (0, {}, {}, [])
+    assert (await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=r", tutorial_body()))[0] == 200
