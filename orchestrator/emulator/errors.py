@@ -70,6 +70,14 @@ DEFAULT_MESSAGES: Final[dict[str, str]] = {
 }
 
 
+def message_for_code(code: int) -> str:
+    """Production's usual message for a google.rpc code (used for failed operations)."""
+    for name, (number, _) in RPC_CODES.items():
+        if number == code:
+            return DEFAULT_MESSAGES.get(name, name)
+    return DEFAULT_MESSAGES["UNKNOWN"]
+
+
 def error_info(reason: str, **metadata: str) -> dict[str, Any]:
     """A ``google.rpc.ErrorInfo`` detail in the domain production uses."""
     return {

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from typing import Final
 
 from orchestrator.emulator.catalog import BaseModel
-from orchestrator.emulator.errors import ApiError, resource_exhausted
+from orchestrator.emulator.errors import ApiError, message_for_code, resource_exhausted
 from orchestrator.emulator.records import SimClock, TunedModelRecord
 from orchestrator.emulator.settings import EmulatorSettings
 from orchestrator.emulator.training import Run, total_steps
@@ -124,8 +124,7 @@ class Registry:
             reader_project_numbers=spec.reader_project_numbers,
             fail_code=fail_code,
         )
-        if fail_message is not None:
-            record.fail_message = fail_message
+        record.fail_message = fail_message or message_for_code(fail_code)
         self.models[model_id] = record
         self._running[owner].add(model_id)
         self.creates[record.name] += 1

@@ -80,3 +80,11 @@ def test_loss_is_deterministic_and_falls() -> None:
 
     assert losses == [b.mean_loss(step) for step in range(1, 301)]
     assert sum(losses[:30]) > 5 * sum(losses[-30:])
+
+
+def test_failure_messages_follow_the_code() -> None:
+    from orchestrator.emulator.errors import message_for_code
+
+    assert message_for_code(13).startswith("An internal error has occurred")
+    assert message_for_code(8) == "Resource has been exhausted (e.g. check quota)."
+    assert message_for_code(99) == "Unknown error."
