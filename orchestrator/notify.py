@@ -70,10 +70,6 @@ class Notifier:
         """A graceful stop has begun."""
         return self.send("STOPPING=1", "STATUS=stopping")
 
-    def status(self, text: str) -> bool:
-        """A one-line status shown by ``systemctl status``."""
-        return self.send(f"STATUS={text}")
-
 
 def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     """Seconds between watchdog pings: half of ``WATCHDOG_USEC``, as sd_watchdog_enabled(3) advises.

@@ -49,7 +49,7 @@ def test_messages_arrive_as_systemd_expects(listener: tuple[str, socket.socket])
 
     assert notifier.ready("watching spool/inbox")
     assert notifier.watchdog()
-    assert notifier.status("3 running")
+    assert notifier.send("STATUS=3 running")
     assert notifier.stopping()
     received = [sock.recv(4096).decode() for _ in range(4)]
 
