@@ -1,13 +1,16 @@
 """How many operation polls per second the emulator serves (target: at least 2,000 on one core).
 
 The emulator runs in its own process (``python -m orchestrator.emulator``), single-threaded as always,
-optionally pinned to one CPU.  The client creates ~1,000 jobs of ~300 steps, then runs bounded
-concurrent GETs on ``/v1/tunedModels/{id}/operations/{op}`` for a bounded time while the jobs train
-(step time 0.1 s, so snapshot lists grow during the run).  It prints polls/s and latency percentiles
-and writes ``bench/results/emulator_polls.json``.
+pinned to CPU 0 while the client processes are pinned to the other CPUs (``--no-pin`` to let the OS
+decide).  The client creates 1,000 jobs of 300 steps (time scale 20: 0.1 s per step), lets them train
+for a warm-up (15 s: ~150 steps, ~17 KB of snapshots per operation), then runs bounded concurrent
+aiohttp GETs on ``/v1/tunedModels/{id}/operations/{op}`` for a bounded time while the jobs keep
+training.  It prints polls/s, latency percentiles, the emulator's CPU use and polls per emulator
+CPU-second (its capacity on one core, whatever the clients could drive), and writes
+``bench/results/emulator_polls.json``.
 
-    python bench/emulator_polls.py                      # defaults: 1000 jobs, 300 steps, 64 in flight, 10 s
-    python bench/emulator_polls.py --jobs 200 --seconds 3
+    python bench/emulator_polls.py                      # 1000 jobs x 300 steps, 64 in flight, 10 s
+    python bench/emulator_polls.py --jobs 200 --seconds 3 --warmup 0
 """
 
 from __future__ import annotations
@@ -154,8 +157,8 @@ def poll(url: str, names: list[str], args: argparse.Namespace, server_pid: int |
         cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
         parts = [future.result() for future in futures]
         cpu_used = (cpu_seconds(server_pid) - cpu_before) if server_pid else 0.0
-    latencies = sorted(latency for part in parts for latency in part["latencies"])
-    elapsed = max(part["ended"] for part in parts) - start_at
+    latencies: list[float] = sorted(latency for part in parts for latency in part["latencies"])
+    elapsed = float(max(part["ended"] for part in parts)) - start_at
 
     def pct(q: float) -> float:
         return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
@@ -226,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="client processes sharing the concurrency")
     parser.add_argument("--seconds", type=float, default=10.0, help="polling duration")
     parser.add_argument("--time-scale", type=float, default=20.0, help="emulator time scale (20 → 0.1 s per step)")
-    parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin the emulator to CPU 0")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the emulator to CPU 0 and the clients to the other CPUs",
+    )
     parser.add_argument("--url", help="poll an emulator already running there instead of starting one")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON result")
     args = parser.parse_args(argv)
