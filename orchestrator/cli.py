@@ -11,10 +11,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +23,11 @@ from orchestrator import __version__
 from orchestrator.config import Settings, load_settings, with_overrides
 from orchestrator.errors import OrchestratorError, SpecError
 from orchestrator.jobs import JobState
+
+if TYPE_CHECKING:
+    from orchestrator.store import StatusReader
+
+T = TypeVar("T")
 
 EXIT_USAGE = 2
 
@@ -122,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read(settings: Settings, query: Callable[[StatusReader], Awaitable[T]]) -> T:
+    """Run one query through a read-only connection to the status database."""
+    from orchestrator.store import open_reader
+
+    async def run() -> T:
+        async with open_reader(settings.database) as reader:
+            return await query(reader)
+
+    return asyncio.run(run())
+
+
 def _settings(args: argparse.Namespace, **sections: dict[str, Any]) -> Settings:
     settings = load_settings(args.config)
     database = getattr(args, "database", None)
@@ -185,15 +201,11 @@ def _labels(pairs: list[str]) -> dict[str, str]:
 
 def _status(args: argparse.Namespace) -> int:
     from orchestrator.report import STATUS_COLUMNS, job_json, status_row
-    from orchestrator.store import open_reader
 
     settings = _settings(args)
 
-    async def fetch() -> list[Any]:
-        async with open_reader(settings.database) as reader:
-            return await reader.list_jobs([JobState(s) for s in args.state or []], _labels(args.label), args.limit)
-
-    jobs = asyncio.run(fetch())
+    states, labels = [JobState(s) for s in args.state or []], _labels(args.label)
+    jobs = _read(settings, lambda reader: reader.list_jobs(states, labels, args.limit))
     if args.json:
         print(json.dumps([job_json(job) for job in jobs], indent=2))
         return 0
@@ -212,15 +224,10 @@ def _status(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from orchestrator.report import detail_json, epoch_summary, loss_chart, progress_pct
-    from orchestrator.store import open_reader
 
     settings = _settings(args)
 
-    async def fetch() -> Any:
-        async with open_reader(settings.database) as reader:
-            return await reader.detail(args.job)
-
-    detail = asyncio.run(fetch())
+    detail = _read(settings, lambda reader: reader.detail(args.job))
     if args.json:
         print(json.dumps(detail_json(detail), indent=2))
         return 0
@@ -234,7 +241,7 @@ def _show(args: argparse.Namespace) -> int:
         ("hyperparameters", json.dumps(dict(detail.hyperparameters))),
         ("progress", f"{job.completed_steps}/{job.total_steps or '?'} steps ({progress_pct(job) or 0:.0f}%)"),
         ("last loss", job.last_loss),
-        ("error", " ".join(filter(None, [job.error_code and f"[{job.error_code}]", job.error_status,
+        ("error", " ".join(filter(None, [None if job.error_code is None else f"[{job.error_code}]", job.error_status,
                                          job.error_message]))),
         ("retrying", job.last_error and f"attempt {job.attempts}: {job.last_error}"),
     ):
@@ -308,15 +315,10 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from orchestrator.status.plot import plot_loss
-    from orchestrator.store import open_reader
 
     settings = _settings(args)
 
-    async def fetch() -> Any:
-        async with open_reader(settings.database) as reader:
-            return await reader.detail(args.job)
-
-    detail = asyncio.run(fetch())
+    detail = _read(settings, lambda reader: reader.detail(args.job))
     path = plot_loss(detail, args.output)
     print(f"{detail.job.id}: loss curve of {len(detail.snapshots)} steps written to {path}")
     return 0
