@@ -144,7 +144,7 @@ def cpu_seconds(pid: int) -> float:
 
 def poll(url: str, names: list[str], args: argparse.Namespace, server_pid: int | None) -> dict[str, Any]:
     """``args.clients`` processes with ``args.concurrency`` requests in flight in total, for ``args.seconds``."""
-    start_at = time.time() + max(1.5, args.warmup)  # let the client processes start and the jobs advance
+    start_at = time.time() + max(args.spawn_seconds, args.warmup)  # clients start up, the jobs advance
     stop_at = start_at + args.seconds
     per_client = max(1, args.concurrency // args.clients)
     context = multiprocessing.get_context("spawn")
@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument(
         "--warmup", type=float, default=15.0, help="seconds of training before polling starts (jobs reach ~150 steps)"
+    )
+    parser.add_argument(
+        "--spawn-seconds", type=float, default=1.5, help="time allowed for the client processes to start"
     )
     parser.add_argument("--clients", type=int, default=2, help="client processes sharing the concurrency")
     parser.add_argument("--seconds", type=float, default=10.0, help="polling duration")
