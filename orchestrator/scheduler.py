@@ -111,6 +111,8 @@ class Scheduler:
         self._store_failures = 0
         self._store_log = _EveryInterval(STORE_LOG_INTERVAL_SECONDS)
         self._writes: set[asyncio.Future[Job]] = set()
+        #: Jobs with a step of this process in flight (never two steps of one job at once).
+        self._stepping: set[str] = set()
         self.wake = asyncio.Event()
         #: Monotonic time of the last loop iteration, for liveness checks.
         self.last_tick = clock.monotonic()
@@ -171,9 +173,14 @@ class Scheduler:
         queued_room = max(0, self._settings.max_active_jobs - active - self._claimed_queued)
         jobs = await self._store.claim_due(self._owner, self._clock.now(), lease, room, queued_room)
         for job in jobs:
+            if job.id in self._stepping:
+                # Our own step still holds it: its lease ran out while it waited (a long 429 pause).
+                # One step per job at a time; the re-claim only renewed the lease.
+                continue
             self._in_flight += 1
             if job.state is JobState.QUEUED:
                 self._claimed_queued += 1
+            self._stepping.add(job.id)
             task = asyncio.create_task(self._step(job))
             self._steps.add(task)
             task.add_done_callback(self._steps.discard)
@@ -222,6 +229,7 @@ class Scheduler:
             # the step is retried; the error is logged once with its context.
             bound.exception("step_failed_unexpectedly", error=str(exc))
         finally:
+            self._stepping.discard(job.id)
             if was_queued:
                 self._claimed_queued -= 1
             self._in_flight -= 1

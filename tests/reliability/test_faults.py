@@ -268,3 +268,23 @@ async def test_a_locked_database_is_waited_out_and_logged_once(tmp_path: Path, e
     failures = [e for e in logs if e["event"] == "scheduler_tick_failed"]
     assert len(failures) == 1 and "database is locked" in failures[0]["error"]
 
+
+
+async def test_a_step_outliving_its_lease_is_not_doubled(store: SqlStore, emulator: Emulator, proxy: Proxy) -> None:
+    """A 429 pause longer than the lease: the re-claim renews the lease, it starts no second step."""
+    for index in range(3):
+        await add_job(store, index)
+    async with api_for(proxy.url) as api, running_scheduler(store, api, replace(FAST, lease_seconds=0.2)):
+
+        async def all_polling() -> bool:
+            return sum(1 for m, p, *_ in proxy.seen if m == "GET" and "/operations/" in p) >= 6
+
+        await until(all_polling)
+        await emulator.faults({"kind": "rate_limit", "retry_delay_seconds": 1.0, "routes": ["get_operation"],
+                               "calls": [1]})
+        done = await until_terminal(store, 3)
+
+    [limited_at] = [at for _, _, status, at in proxy.seen if status == 429]
+    burst = [at for _, _, _, at in proxy.seen if limited_at + 0.9 < at < limited_at + 1.2]
+    assert len(burst) <= 3  # one waiting step per job, released together
+    assert all(job.state is JobState.SUCCEEDED for job in done)
