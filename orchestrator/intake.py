@@ -278,9 +278,10 @@ class Intake:
         (overwriting the same report), never a rejected file without its reason.
         """
         target = self._free_name(self._dirs[REJECTED], name)
-        report = {"file": error.file, "error": scrub(str(error)), **error.as_dict()}
+        report = {"file": error.file, "error": str(error), **error.as_dict()}
         if duplicate_of:
             report["duplicate_of_job"] = duplicate_of
+        report = {key: scrub(value) for key, value in report.items()}  # a problem may quote the file's text
         error_path = target.with_name(f"{target.name}.error.json")
         temporary = error_path.with_name(f".{error_path.name}.tmp")
         temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
