@@ -10,6 +10,8 @@ around them, so a poll costs a dictionary lookup and a join, not a re-encoding o
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -18,7 +20,8 @@ from orchestrator.emulator.validation import CreateSpec
 from orchestrator.emulator.wire import dumps, f32, timestamp
 
 _API: Final = "type.googleapis.com/google.ai.generativelanguage"
-_SNAPS: Final = "\x00snapshots\x00"
+#: Stands where the encoded snapshot array goes; random so that no user string can ever equal it.
+_SNAPS: Final = f"\x00snapshots-{secrets.token_hex(8)}\x00"
 _SNAPS_BYTES: Final = dumps(_SNAPS)
 _STATE_NUMBERS: Final = {"STATE_UNSPECIFIED": 0, "CREATING": 1, "ACTIVE": 2, "FAILED": 3}
 CANCELLED_MESSAGE: Final = "Operation cancelled."
@@ -32,17 +35,17 @@ FAILED_MESSAGE: Final = (
 class SimClock:
     """Simulated time: ``time_scale`` simulated seconds per real second, starting at a wall-clock instant."""
 
-    monotonic: Any  #: () -> float, real seconds
+    monotonic: Callable[[], float]  #: real seconds, monotonic
     time_scale: float
     wall_start: float
     mono_start: float = 0.0
 
     def __post_init__(self) -> None:
-        self.mono_start = float(self.monotonic())
+        self.mono_start = self.monotonic()
 
     def now(self) -> float:
         """Simulated seconds since the emulator started."""
-        return (float(self.monotonic()) - self.mono_start) * self.time_scale
+        return (self.monotonic() - self.mono_start) * self.time_scale
 
     def wall(self, sim: float) -> float:
         """Unix time at which a simulated instant happens (what timestamps show).

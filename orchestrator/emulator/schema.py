@@ -19,6 +19,7 @@ from orchestrator.emulator.wire import camel_to_snake, snake_to_camel
 Field: TypeAlias = "str | dict[str, Field] | list[Field]"
 Schema = dict[str, Field]
 
+FLOAT32_MAX: Final = 3.4028234663852886e38
 STATE_NAMES: Final = ("STATE_UNSPECIFIED", "CREATING", "ACTIVE", "FAILED")
 
 _SNAPSHOT: Final[Schema] = {"step": "int32", "epoch": "int32", "meanLoss": "float", "computeTime": "timestamp"}
@@ -139,7 +140,7 @@ def _scalar(value: Any, kind: str, path: str) -> Any:
         return int(number)
     if kind == "float":
         number = _number(value)
-        if number is None:
+        if number is None or not math.isfinite(number) or abs(number) > FLOAT32_MAX:
             raise _bad_value(value, kind, path)
         return float(number)
     if kind == "enum":

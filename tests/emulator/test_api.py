@@ -152,6 +152,9 @@ EXAMPLES = "tuning_task.training_data.examples.examples"
         (_with("tuned_model_source", {"tuned_model": "tunedModels/x"}), 400),
         (_with("tuning_task.extra", 1), 400),
         (_with("temperature", 3.0), 400),
+        (_with("tuning_task.hyperparameters.learning_rate", 1e39), 400),
+        (_with("tuning_task.hyperparameters.learning_rate", "NaN"), 400),
+        (_with("display_name", "\x00snapshots\x00"), 200),
     ],
 )
 async def test_validation(base_url: str, http: aiohttp.ClientSession, body: dict[str, Any], status: int) -> None:
