@@ -177,19 +177,24 @@ class Registry:
         matches = [
             record
             for record in self.models.values()
-            if record.seq > after and (owner is None or record.owner == owner) and _matches(record, terms, owner)
+            if record.seq > after and (owner is None or record.owner == owner) and _matches(record, terms)
         ]
         page = matches[:size]
         token = _encode_token(page[-1].seq, query_hash) if len(matches) > size else None
         return page, token
 
 
-def _matches(record: TunedModelRecord, terms: list[str], owner: str | None) -> bool:
-    """Free-text terms must all appear in displayName or description; ``owner:me`` etc. are scopes."""
+def _matches(record: TunedModelRecord, terms: list[str]) -> bool:
+    """Free-text terms must all appear in displayName or description.
+
+    Operator terms are scopes: ``owner:me``, ``writers:me`` and ``readers:me`` hold for every listed
+    model (listing is already limited to the caller's project); ``readers:everyone`` matches nothing,
+    since the emulator has no models shared with everyone.
+    """
     text = f"{record.display_name}\n{record.description}".lower()
     for term in terms:
         if ":" in term:
-            if term in ("readers:everyone",):
+            if term == "readers:everyone":
                 return False
             continue
         if term not in text:

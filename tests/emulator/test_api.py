@@ -201,3 +201,19 @@ async def test_tuned_model_source_when_allowed(emulator_factory: EmulatorFactory
     }
     assert "baseModel" not in second
     assert missing == 404
+
+
+async def test_list_filter(base_url: str, http: aiohttp.ClientSession) -> None:
+    for model_id, name in (("f1", "alpha model"), ("f2", "beta model"), ("f3", "alpha beta")):
+        body = tutorial_body()
+        body["display_name"] = name
+        await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId={model_id}", body)
+
+    async def names(query: str) -> list[str]:
+        _, listing = await call(http, "GET", f"{base_url}/v1beta/tunedModels?filter={query}")
+        return [model["name"].removeprefix("tunedModels/") for model in listing.get("tunedModels", [])]
+
+    assert await names("alpha") == ["f1", "f3"]
+    assert await names("ALPHA%20beta") == ["f3"]
+    assert await names("owner:me%20model") == ["f1", "f2"]
+    assert await names("readers:everyone") == []
