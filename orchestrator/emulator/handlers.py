@@ -177,7 +177,7 @@ async def generate(emu: Emulator, call: Call) -> bytes | web.Response:
     answer = dumps(inference.generate_content(record, body))
     if verb == "generateContent":
         return answer
-    if call.request.query.get("alt") == "sse":
+    if call.params_in_query.get("alt") == "sse":
         # Server-sent events, one chunk (the whole answer), as the SDKs request with ?alt=sse.
         return web.Response(body=b"data: " + answer + b"\r\n\r\n", content_type=STREAM_SSE)
     return b"[" + answer + b"]"

@@ -126,8 +126,9 @@ class TunedModelRecord:
         for step in range(first, last + 1):
             epoch = step * batch // examples
             epoch_text = f',"epoch":{epoch}' if epoch else ""
-            compute = timestamp(wall(run.step_time(step)), 9)
-            loss = f32(run.mean_loss(step))
+            finished, mean_loss = run.snapshot(step)
+            compute = timestamp(wall(finished), 9)
+            loss = f"{mean_loss:.8g}"  # float32 has ~7.2 significant digits; production prints 7-9
             comma = "," if step > 1 else ""
             snaps += f'{comma}{{"step":{step}{epoch_text},"meanLoss":{loss},"computeTime":"{compute}"}}'.encode()
             offsets.append(len(snaps))

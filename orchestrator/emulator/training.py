@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 _MASK: Final = (1 << 64) - 1
+_STEP_MIX: Final = 0x632BE59BD9B4E019
 #: Step completion times wander by at most ±JITTER/2 of a step, so they stay strictly increasing.
 JITTER: Final = 0.4
 
@@ -42,7 +43,7 @@ def mix64(value: int) -> int:
 
 def unit(seed: int, index: int) -> float:
     """A deterministic uniform number in [0, 1) for (seed, index)."""
-    return mix64(seed ^ ((index * 0x632BE59BD9B4E019) & _MASK)) / 2.0**64
+    return mix64(seed ^ ((index * _STEP_MIX) & _MASK)) / 2.0**64
 
 
 class Ending(enum.Enum):
@@ -107,8 +108,19 @@ class Run:
 
     def step_time(self, step: int) -> float:
         """Simulated time at which ``step`` (1-based) finishes."""
-        wobble = (unit(self.seed, step) - 0.5) * JITTER if step > 0 else 0.0
+        if step <= 0:
+            return self.start
+        wobble = ((mix64(self.seed ^ ((step * _STEP_MIX) & _MASK)) >> 32) / 2.0**32 - 0.5) * JITTER
         return self.start + (step + wobble) * self.step_seconds
+
+    def snapshot(self, step: int) -> tuple[float, float]:
+        """(finish time, mean loss) of ``step`` from one hash: the upper half jitters the time, the lower
+        half the loss; this is the hot loop of snapshot encoding."""
+        bits = mix64(self.seed ^ ((step * _STEP_MIX) & _MASK))
+        wobble = ((bits >> 32) / 2.0**32 - 0.5) * JITTER
+        noise = (bits & 0xFFFFFFFF) / 2.0**32 - 0.5
+        trend = self._initial * math.exp(-4.0 * step / self.total) + self._floor
+        return self.start + (step + wobble) * self.step_seconds, trend * (1.0 + 0.5 * noise)
 
     def raw_steps(self, now: float) -> int:
         """Steps finished by ``now`` if nothing stopped the run (clamped to ``[0, total]``)."""
@@ -159,5 +171,4 @@ class Run:
 
     def mean_loss(self, step: int) -> float:
         """A falling, noisy loss curve (deterministic for the seed), roughly like the transcripts'."""
-        trend = self._initial * math.exp(-4.0 * step / self.total) + self._floor
-        return trend * (1.0 + 0.5 * (unit(self.seed, step + 1_000_003) - 0.5))
+        return self.snapshot(step)[1]
