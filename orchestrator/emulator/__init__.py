@@ -27,30 +27,25 @@ Point the SDKs at it: ``google.generativeai.configure(api_key="k", transport="re
 client_options={"api_endpoint": base_url})`` and ``google.genai.Client(api_key="k",
 http_options={"base_url": base_url + "/", "api_version": "v1beta"})``.
 
-Routes (``{v}`` = API version)
-------------------------------
-====================================================  ==========================  ====================
-method and path                                        versions                    fault route name
-====================================================  ==========================  ====================
-``POST /{v}/tunedModels[?tunedModelId=]``              v1beta, v1beta3, v1alpha    ``create``
-``GET /{v}/tunedModels?pageSize&pageToken&filter``     v1beta, v1beta3, v1alpha    ``list_models``
-``GET /{v}/tunedModels/{id}``                          v1beta, v1beta3, v1alpha    ``get_model``
-``PATCH /{v}/tunedModels/{id}?updateMask=``            v1beta, v1beta3, v1alpha    ``patch_model``
-``DELETE /{v}/tunedModels/{id}``                       v1beta, v1beta3, v1alpha    ``delete_model``
-``GET /{v}/tunedModels/{id}/operations/{op}``          v1, v1beta, v1beta3, v1alpha ``get_operation``
-``GET /{v}/tunedModels/{id}/operations``               v1, v1beta, v1beta3, v1alpha ``list_operations``
-``POST /{v}/tunedModels/{id}/operations/{op}:cancel``  v1, v1beta, v1beta3, v1alpha ``cancel_operation``
-``DELETE /{v}/tunedModels/{id}/operations/{op}``       (501 UNIMPLEMENTED)          ``delete_operation``
-``POST /{v}/tunedModels/{id}:generateContent``         v1, v1beta, v1alpha          ``generate``
-``POST /{v}/tunedModels/{id}:streamGenerateContent``   v1, v1beta, v1alpha          ``generate``
-``POST /{v}/tunedModels/{id}:generateText``            v1beta3, v1beta              ``generate``
-``GET /{v}/models`` and ``GET /{v}/models/{model}``    all                          ``list_base_models``,
-                                                                                    ``get_base_model``
-====================================================  ==========================  ====================
+Routes (``{v}`` = API version; the name in brackets is the route's name for faults and stats)
+----------------------------------------------------------------------------------------------
+* ``POST /{v}/tunedModels[?tunedModelId=]`` [create], ``GET /{v}/tunedModels?pageSize&pageToken&filter``
+  [list_models], ``GET|PATCH|DELETE /{v}/tunedModels/{id}`` [get_model, patch_model (``?updateMask=``,
+  derived from the body when absent), delete_model]: v1beta, v1beta3, v1alpha.
+* ``GET /{v}/tunedModels/{id}/operations/{op}`` [get_operation], ``GET /{v}/tunedModels/{id}/operations``
+  [list_operations], ``POST /{v}/tunedModels/{id}/operations/{op}:cancel`` [cancel_operation],
+  ``DELETE …/operations/{op}`` [delete_operation, always 501 UNIMPLEMENTED]: v1, v1beta, v1beta3, v1alpha.
+* ``POST /{v}/tunedModels/{id}:generateContent`` and ``:streamGenerateContent`` (JSON array, or SSE with
+  ``?alt=sse``) on v1, v1beta, v1alpha; ``:generateText`` on v1beta3, v1beta [generate].
+* ``GET /{v}/models`` [list_base_models] and ``GET /{v}/models/{model}`` [get_base_model].
 
-Anything else is a JSON 404.  Query parameters and body fields take camelCase or snake_case; bodies may
-have trailing commas; ``$alt=json;enum-encoding=int`` gives integer enums.  Credentials: ``?key=``,
-``x-goog-api-key`` or ``Authorization: Bearer``; checked only when ``api_keys``/``tokens`` are set.
+Anything else is a JSON 404.  Body fields take camelCase or snake_case at any depth; bodies may have
+trailing commas; unknown fields, oneof conflicts and unknown query parameters are 400 (query
+parameters in either spelling, plus the system ones: ``key``, ``alt``, ``$alt``, ``fields``,
+``prettyPrint``, ...); ``$alt=json;enum-encoding=int`` gives integer enums.  Credentials: ``?key=``,
+``x-goog-api-key``, ``Authorization: Bearer`` or ``?access_token=``; checked only when
+``api_keys``/``tokens`` are set (bearer tokens still expire after ``token_ttl_seconds`` when that is
+set).  ``pretty`` indents answers as production does.
 
 Training
 --------
