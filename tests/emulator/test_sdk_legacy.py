@@ -81,6 +81,15 @@ def test_operations_module_and_base_model(sdk: Any) -> None:
     assert "createTunedModel" in sdk.get_base_model(BASE).supported_generation_methods
 
 
+def test_list_pages_through_next_page_token(sdk: Any) -> None:
+    for index in range(5):
+        sdk.create_tuned_model(source_model=BASE, training_data=DATA, id=f"page-{index}")
+
+    names = [model.name for model in sdk.list_tuned_models(page_size=2)]
+
+    assert names == [f"tunedModels/page-{index}" for index in range(5)]
+
+
 def test_cancel(sdk: Any) -> None:
     operation = sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-cancel", epoch_count=500)
 
