@@ -113,6 +113,7 @@ class Scheduler:
         self._writes: set[asyncio.Future[Job]] = set()
         #: Jobs with a step of this process in flight (never two steps of one job at once).
         self._stepping: set[str] = set()
+        self._steps_started = 0
         self.wake = asyncio.Event()
         #: Monotonic time of the last loop iteration, for liveness checks.
         self.last_tick = clock.monotonic()
@@ -132,9 +133,10 @@ class Scheduler:
             self.last_tick = self._clock.monotonic()
             self.wake.clear()
             try:
+                started = self._steps_started
                 if self._clock.monotonic() >= self._auth_paused_until:
                     await self._claim_and_start(lease)
-                timeout = await self._sleep_budget()
+                timeout = await self._sleep_budget(claimed_nothing=self._steps_started == started)
             except Exception as exc:
                 timeout = self._store_trouble(exc)
             else:
@@ -181,12 +183,19 @@ class Scheduler:
             if job.state is JobState.QUEUED:
                 self._claimed_queued += 1
             self._stepping.add(job.id)
+            self._steps_started += 1
             task = asyncio.create_task(self._step(job))
             self._steps.add(task)
             task.add_done_callback(self._steps.discard)
 
-    async def _sleep_budget(self) -> float:
-        """Seconds until the next job is due (at most ``IDLE_WAKE_SECONDS``), or until a pause ends."""
+    async def _sleep_budget(self, *, claimed_nothing: bool) -> float:
+        """Seconds until the next job is due (at most ``IDLE_WAKE_SECONDS``), or until a pause ends.
+
+        A job already due that the claim just passed over is blocked: its own step is still running,
+        or queued jobs wait for a slot of the active-job cap. The end of a step wakes the loop, so it
+        sleeps instead of claiming again at once, which would spin (hundreds of write transactions
+        a second while a queue waits for the cap).
+        """
         timeout = IDLE_WAKE_SECONDS
         due = await self._store.next_due_at()
         if due is not None:
@@ -195,7 +204,9 @@ class Scheduler:
             return IDLE_WAKE_SECONDS
         paused = self._auth_paused_until - self._clock.monotonic()
         if paused > 0:  # jobs are due but may not be claimed yet: sleep through the pause
-            timeout = max(timeout, min(IDLE_WAKE_SECONDS, paused))
+            return max(timeout, min(IDLE_WAKE_SECONDS, paused))
+        if claimed_nothing and timeout <= 0:
+            return IDLE_WAKE_SECONDS
         return timeout
 
     async def _wait(self, stop: asyncio.Event, seconds: float) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from orchestrator.clock import SystemClock
-from orchestrator.jobs import JobState
+from orchestrator.jobs import Job, JobState
 from orchestrator.store.sql import SqlStore
 from tests.reliability.conftest import (
+    FAST,
     Emulator,
     add_job,
     all_jobs,
@@ -16,6 +20,7 @@ from tests.reliability.conftest import (
     until,
     until_terminal,
 )
+from tests.reliability.test_cancel import LONG
 
 
 async def test_lost_create_response_is_adopted_from_the_v1_operation_list(store: SqlStore, emulator: Emulator) -> None:
@@ -117,3 +122,32 @@ async def test_submitting_jobs_count_against_the_active_cap(store: SqlStore, emu
 
     assert states.count(JobState.SUBMITTING) == 4 and states.count(JobState.QUEUED) == 2
     assert sum((await emulator.requests("create")).values()) >= 12
+
+
+class CountingStore(SqlStore):
+    """The real store, counting claim transactions."""
+
+    claims = 0
+
+    async def claim_due(self, *args: Any, **kwargs: Any) -> list[Job]:
+        self.claims += 1
+        return await super().claim_due(*args, **kwargs)
+
+
+async def test_jobs_waiting_for_the_cap_do_not_make_the_loop_spin(store: SqlStore, emulator: Emulator) -> None:
+    """Due but blocked (queued behind the cap, or polled by a step in flight): the loop sleeps, not spins."""
+    counting = CountingStore(store._engine)
+    for index in range(4):
+        await add_job(counting, index, **LONG)
+    settings = replace(FAST, max_active_jobs=1, poll_min_interval=0.5, poll_max_interval=1.0)
+    async with api_for(emulator.url) as api, running_scheduler(counting, api, settings):
+
+        async def one_running() -> bool:
+            return any(job.state is JobState.RUNNING for job in await all_jobs(store))
+
+        await until(one_running)
+        before = counting.claims
+        await asyncio.sleep(2.0)  # the behaviour under test is what happens while nothing is due
+        claims = counting.claims - before
+
+    assert claims <= 8  # about one per poll and one per idle second; a spinning loop makes hundreds
