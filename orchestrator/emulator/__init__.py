@@ -38,6 +38,12 @@ Routes (``{v}`` = API version; the name in brackets is the route's name for faul
 * ``POST /{v}/tunedModels/{id}:generateContent`` and ``:streamGenerateContent`` (JSON array, or SSE with
   ``?alt=sse``) on v1, v1beta, v1alpha; ``:generateText`` on v1beta3, v1beta [generate].
 * ``GET /{v}/models`` [list_base_models] and ``GET /{v}/models/{model}`` [get_base_model].
+* ``POST|GET /{v}/tunedModels/{id}/permissions`` [create_permission, list_permissions],
+  ``GET|PATCH|DELETE /{v}/tunedModels/{id}/permissions/{perm}`` [get_permission, patch_permission
+  (role only), delete_permission], ``POST /{v}/tunedModels/{id}:transferOwnership`` [transfer_ownership]:
+  v1beta, v1beta3, v1alpha.  Access follows roles (READER: get, poll, generate; WRITER: also patch,
+  cancel, share; OWNER: also delete and transfer); a credential's principal (``KEY=PRINCIPAL``) is what
+  an ``emailAddress`` names.
 
 Anything else is a JSON 404.  Body fields take camelCase or snake_case at any depth; bodies may have
 trailing commas; unknown fields, oneof conflicts and unknown query parameters are 400 (query

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from orchestrator.emulator.admin import EMULATOR_KEY, add_admin_routes
 from orchestrator.emulator.handlers import install
+from orchestrator.emulator.permissions import install_permissions
 from orchestrator.emulator.records import SimClock
 from orchestrator.emulator.routes import Emulator
 from orchestrator.emulator.settings import EmulatorSettings
@@ -32,6 +33,7 @@ def create_app(
     sim = SimClock(monotonic, settings.time_scale, time.time() if wall_start is None else wall_start)
     emulator = Emulator(settings, sim, monotonic)
     install(emulator)
+    install_permissions(emulator)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[EMULATOR_KEY] = emulator
     add_admin_routes(app)

@@ -2,7 +2,9 @@
 
 A rule matches requests to some routes (``create``, ``get_model``, ``list_models``, ``patch_model``,
 ``delete_model``, ``get_operation``, ``list_operations``, ``cancel_operation``, ``delete_operation``,
-``generate``, ``get_base_model``, ``list_base_models``; none listed = every API route).  Each rule counts
+``generate``, ``get_base_model``, ``list_base_models``, ``create_permission``, ``list_permissions``,
+``get_permission``, ``patch_permission``, ``delete_permission``, ``transfer_ownership``; none listed =
+every API route).  Each rule counts
 its own matching calls from 1, so ``{"routes": ["create"], "calls": [3, 5]}`` is "the 3rd and 5th
 create".  Without ``calls`` it fires with ``probability`` (default 1.0) drawn from the plan's seeded RNG,
 so a run is reproducible for a seed and the same request sequence.
@@ -37,6 +39,12 @@ ROUTES: Final = frozenset(
         "generate",
         "get_base_model",
         "list_base_models",
+        "create_permission",
+        "list_permissions",
+        "get_permission",
+        "patch_permission",
+        "delete_permission",
+        "transfer_ownership",
     }
 )
 KINDS: Final = frozenset(

@@ -60,7 +60,7 @@ async def create(emu: Emulator, call: Call) -> bytes:
 
 async def get_model(emu: Emulator, call: Call) -> bytes:
     """``GET /{v}/tunedModels/{id}``."""
-    record = emu.owned(call, call.params["id"])
+    record = emu.authorize(call, call.params["id"])
     return record.encode_model(emu.clock.now(), emu.clock, int_enums=call.int_enums)
 
 
@@ -80,7 +80,7 @@ async def list_models(emu: Emulator, call: Call) -> bytes:
 
 async def patch_model(emu: Emulator, call: Call) -> bytes:
     """``PATCH /{v}/tunedModels/{id}?updateMask=``: only mutable fields; mask derived when absent."""
-    record = emu.owned(call, call.params["id"])
+    record = emu.authorize(call, call.params["id"], "WRITER")
     model = normalize(await _body(call), tuned_model_schema(call.version))
     mask_text = call.query("updateMask", "update_mask")
     if mask_text:
@@ -114,13 +114,13 @@ async def patch_model(emu: Emulator, call: Call) -> bytes:
 
 async def delete_model(emu: Emulator, call: Call) -> bytes:
     """``DELETE /{v}/tunedModels/{id}`` → ``{}``; training stops and the id is free again."""
-    emu.owned(call, call.params["id"])
+    emu.authorize(call, call.params["id"], "OWNER")
     emu.registry.delete(call.params["id"])
     return EMPTY
 
 
-def _operation(emu: Emulator, call: Call) -> TunedModelRecord:
-    record = emu.owned(call, call.params["id"])
+def _operation(emu: Emulator, call: Call, role: str = "READER") -> TunedModelRecord:
+    record = emu.authorize(call, call.params["id"], role)
     if record.operation_id != call.params["op"]:
         raise ApiError.operation_not_found(f"{record.name}/operations/{call.params['op']}")
     return record
@@ -136,7 +136,7 @@ async def get_operation(emu: Emulator, call: Call) -> bytes:
 
 async def list_operations(emu: Emulator, call: Call) -> bytes:
     """``GET /{v}/tunedModels/{id}/operations`` → ``{operations: [the creation op]}``."""
-    record = emu.owned(call, call.params["id"])
+    record = emu.authorize(call, call.params["id"])
     call.page_size()
     op = record.encode_operation(
         emu.clock.now(), emu.clock, int_enums=call.int_enums, refresh=emu.settings.metadata_refresh_seconds
@@ -146,7 +146,7 @@ async def list_operations(emu: Emulator, call: Call) -> bytes:
 
 async def cancel_operation(emu: Emulator, call: Call) -> bytes:
     """``POST …/operations/{op}:cancel`` → ``{}``; takes effect at the next step boundary."""
-    record = _operation(emu, call)
+    record = _operation(emu, call, "WRITER")
     await call.request.read()
     record.run.request_cancel(emu.clock.now())
     record.revision += 1
@@ -161,7 +161,7 @@ async def delete_operation(emu: Emulator, call: Call) -> bytes:
 
 async def generate(emu: Emulator, call: Call) -> bytes | web.Response:
     """``:generateContent`` / ``:streamGenerateContent`` / ``:generateText`` on a tuned model (the stub)."""
-    record = emu.owned(call, call.params["id"])
+    record = emu.authorize(call, call.params["id"])
     verb = call.request.path.rsplit(":", 1)[1]
     method = "generateText" if verb == "generateText" else "generateContent"
     if record.spec.base.generation_method != method:

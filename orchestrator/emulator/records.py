@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from orchestrator.emulator.schema import ENUMS
 from orchestrator.emulator.training import Ending, Run
 from orchestrator.emulator.validation import CreateSpec
 from orchestrator.emulator.wire import dumps, f32, timestamp
@@ -57,6 +58,29 @@ class SimClock:
         return self.wall_start + sim / self.time_scale
 
 
+#: Role strength; a role includes every weaker one (READER ⊂ WRITER ⊂ OWNER).
+ROLE_RANK: Final = {"READER": 1, "WRITER": 2, "OWNER": 3}
+
+
+@dataclass(slots=True)
+class Permission:
+    """A grant on a tuned model: to a user or group (by email) or to everyone."""
+
+    permission_id: str
+    grantee_type: str
+    email_address: str
+    role: str
+
+    def to_json(self, model_name: str, *, int_enums: bool) -> dict[str, Any]:
+        """The Permission resource (``emailAddress`` absent for EVERYONE)."""
+        out: dict[str, Any] = {"name": f"{model_name}/permissions/{self.permission_id}"}
+        out["granteeType"] = ENUMS["grantee"].index(self.grantee_type) if int_enums else self.grantee_type
+        if self.email_address:
+            out["emailAddress"] = self.email_address
+        out["role"] = ENUMS["role"].index(self.role) if int_enums else self.role
+        return out
+
+
 @dataclass(slots=True)
 class TunedModelRecord:
     """A tuned model, its operation and its simulated run."""
@@ -78,6 +102,7 @@ class TunedModelRecord:
     fail_message: str = FAILED_MESSAGE
     patched: float | None = None
     revision: int = 0
+    permissions: dict[str, Permission] = field(default_factory=dict)
     _snaps: bytearray = field(default_factory=bytearray)
     _offsets: list[int] = field(default_factory=lambda: [0])
     _op_cache: tuple[tuple[Any, ...], list[bytes]] | None = None
@@ -92,6 +117,21 @@ class TunedModelRecord:
     def operation_name(self) -> str:
         """``tunedModels/{id}/operations/{op}``."""
         return f"{self.name}/operations/{self.operation_id}"
+
+    def grants(self, principal: str, role: str) -> bool:
+        """Whether ``principal`` (a credential's project or email) holds at least ``role`` here."""
+        if principal == self.owner:
+            return True
+        need = ROLE_RANK[role]
+        return any(
+            ROLE_RANK[grant.role] >= need
+            and (grant.grantee_type == "EVERYONE" or grant.email_address.lower() == principal.lower())
+            for grant in self.permissions.values()
+        )
+
+    def shared_with_everyone(self) -> bool:
+        """Whether some permission grants this model to everyone."""
+        return any(grant.grantee_type == "EVERYONE" for grant in self.permissions.values())
 
     def state(self, now: float) -> str:
         """CREATING while the run goes on, ACTIVE after success, FAILED after a failure or cancel."""

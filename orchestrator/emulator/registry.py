@@ -53,6 +53,10 @@ class Registry:
 
     # -- ids ---------------------------------------------------------------------------------------
 
+    def random_id(self, length: int) -> str:
+        """``length`` characters of ``[a-z0-9]`` from the seeded RNG (operation and permission ids)."""
+        return self._random(length)
+
     def _random(self, length: int) -> str:
         return "".join(self.rng.choice(_ALPHABET) for _ in range(length))
 
@@ -75,6 +79,11 @@ class Registry:
         if record is None:
             raise ApiError.model_not_found(f"tunedModels/{model_id}")
         return record
+
+    def owner_changed(self, record: TunedModelRecord, previous: str) -> None:
+        """Keep the active-job index right after ``:transferOwnership``."""
+        self._running[previous].discard(record.model_id)
+        self._running[record.owner].add(record.model_id)
 
     def create(
         self,
@@ -174,32 +183,35 @@ class Registry:
         if page_token:
             after = _decode_token(page_token, query_hash)
         terms = filter_text.lower().split()
+        scopes = {term for term in terms if ":" in term}
         matches = [
             record
             for record in self.models.values()
-            if record.seq > after and (owner is None or record.owner == owner) and _matches(record, terms)
+            if record.seq > after and _visible(record, owner, scopes) and _matches(record, terms)
         ]
         page = matches[:size]
         token = _encode_token(page[-1].seq, query_hash) if len(matches) > size else None
         return page, token
 
 
-def _matches(record: TunedModelRecord, terms: list[str]) -> bool:
-    """Free-text terms must all appear in displayName or description.
+def _visible(record: TunedModelRecord, caller: str | None, scopes: set[str]) -> bool:
+    """Which models a listing covers (``caller`` None: credentials are not checked, so every model).
 
-    Operator terms are scopes: ``owner:me``, ``writers:me`` and ``readers:me`` hold for every listed
-    model (listing is already limited to the caller's project); ``readers:everyone`` matches nothing,
-    since the emulator has no models shared with everyone.
+    By default the caller's own models; ``readers:me`` / ``writers:me`` select models others shared
+    with the caller with at least that role, ``readers:everyone`` models shared with everyone.
     """
+    if "readers:everyone" in scopes:
+        return record.shared_with_everyone()
+    for scope, role in (("writers:me", "WRITER"), ("readers:me", "READER")):
+        if scope in scopes:
+            return caller is not None and record.owner != caller and record.grants(caller, role)
+    return caller is None or record.owner == caller
+
+
+def _matches(record: TunedModelRecord, terms: list[str]) -> bool:
+    """Free-text terms (those without ``:``) must all appear in displayName or description."""
     text = f"{record.display_name}\n{record.description}".lower()
-    for term in terms:
-        if ":" in term:
-            if term == "readers:everyone":
-                return False
-            continue
-        if term not in text:
-            return False
-    return True
+    return all(term in text for term in terms if ":" not in term)
 
 
 def _encode_token(seq: int, query_hash: str) -> str:

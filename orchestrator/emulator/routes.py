@@ -73,6 +73,12 @@ METHODS: Final = {
     "generate": "GenerativeService.GenerateContent",
     "get_base_model": "ModelService.GetModel",
     "list_base_models": "ModelService.ListModels",
+    "create_permission": "PermissionService.CreatePermission",
+    "list_permissions": "PermissionService.ListPermissions",
+    "get_permission": "PermissionService.GetPermission",
+    "patch_permission": "PermissionService.UpdatePermission",
+    "delete_permission": "PermissionService.DeletePermission",
+    "transfer_ownership": "PermissionService.TransferOwnership",
 }
 
 
@@ -161,10 +167,10 @@ class Emulator:
                 return route, version, params
         return None
 
-    def owned(self, call: Call, model_id: str) -> TunedModelRecord:
-        """The tuned model, after the 404 and 403 checks."""
+    def authorize(self, call: Call, model_id: str, role: str = "READER") -> TunedModelRecord:
+        """The tuned model, after the 404 check and the 403 check for ``role`` (owner or a permission)."""
         record = self.registry.get(model_id)
-        if self.auth.enforced and record.owner != call.project:
+        if self.auth.enforced and not record.grants(call.project, role):
             raise permission_denied(record.name)
         return record
 

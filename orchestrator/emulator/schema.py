@@ -21,6 +21,19 @@ Schema = dict[str, Field]
 
 FLOAT32_MAX: Final = 3.4028234663852886e38
 STATE_NAMES: Final = ("STATE_UNSPECIFIED", "CREATING", "ACTIVE", "FAILED")
+#: Enum types by name, each value at its proto number.
+ENUMS: Final[dict[str, tuple[str, ...]]] = {
+    "state": STATE_NAMES,
+    "grantee": ("GRANTEE_TYPE_UNSPECIFIED", "USER", "GROUP", "EVERYONE"),
+    "role": ("ROLE_UNSPECIFIED", "OWNER", "WRITER", "READER"),
+}
+#: The Permission message (gemini-api.md §3.9).
+PERMISSION: Final[Schema] = {
+    "name": "string",
+    "granteeType": "enum:grantee",
+    "emailAddress": "string",
+    "role": "enum:role",
+}
 
 _SNAPSHOT: Final[Schema] = {"step": "int32", "epoch": "int32", "meanLoss": "float", "computeTime": "timestamp"}
 _TUNING_CONTENT: Final[Schema] = {"parts": [{"text": "string"}], "role": "string"}
@@ -41,7 +54,7 @@ def tuned_model_schema(version: str) -> Schema:
         "temperature": "float",
         "topP": "float",
         "topK": "int32",
-        "state": "enum",
+        "state": "enum:state",
         "createTime": "timestamp",
         "updateTime": "timestamp",
         "tuningTask": {
@@ -143,12 +156,13 @@ def _scalar(value: Any, kind: str, path: str) -> Any:
         if number is None or not math.isfinite(number) or abs(number) > FLOAT32_MAX:
             raise _bad_value(value, kind, path)
         return float(number)
-    if kind == "enum":
-        if isinstance(value, str) and value in STATE_NAMES:
+    if kind.startswith("enum:"):
+        names = ENUMS[kind.removeprefix("enum:")]
+        if isinstance(value, str) and value in names:
             return value
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(STATE_NAMES):
-            return STATE_NAMES[value]
-        raise _bad_value(value, kind, path)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+            return names[value]
+        raise _bad_value(value, "enum", path)
     raise AssertionError(f"unknown scalar kind {kind}")
 
 

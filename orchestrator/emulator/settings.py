@@ -46,11 +46,14 @@ class EmulatorSettings:
     )
     api_keys: tuple[str, ...] = field(
         default=(),
-        metadata=_help("accepted API keys, comma separated, each KEY or KEY=PROJECT; empty = accept anything"),
+        metadata=_help(
+            "accepted API keys, comma separated, each KEY or KEY=PRINCIPAL (a project, or an email that "
+            "permissions can name); empty = accept anything"
+        ),
     )
     tokens: tuple[str, ...] = field(
         default=(),
-        metadata=_help("accepted OAuth bearer tokens, comma separated, each TOKEN or TOKEN=PROJECT"),
+        metadata=_help("accepted OAuth bearer tokens, comma separated, each TOKEN or TOKEN=PRINCIPAL"),
     )
     token_ttl_seconds: float = field(
         default=0.0,

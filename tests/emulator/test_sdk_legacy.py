@@ -90,6 +90,20 @@ def test_list_pages_through_next_page_token(sdk: Any) -> None:
     assert names == [f"tunedModels/page-{index}" for index in range(5)]
 
 
+def test_permissions(sdk: Any) -> None:
+    sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-shared")
+    model = sdk.get_tuned_model("tunedModels/sdk-shared")
+
+    grant = model.permissions.create(role="READER", grantee_type="USER", email_address="bob@example.com")
+    assert [p.email_address for p in model.permissions.list()] == ["bob@example.com"]
+    grant.update({"role": "WRITER"})
+    assert model.permissions.get(grant.name).role == sdk.protos.Permission.Role.WRITER
+    grant.delete()
+    assert list(model.permissions.list()) == []
+    model.permissions.transfer_ownership(email_address="carol@example.com")
+    assert [p.role for p in model.permissions.list()] == [sdk.protos.Permission.Role.WRITER]
+
+
 def test_cancel(sdk: Any) -> None:
     operation = sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-cancel", epoch_count=500)
 
