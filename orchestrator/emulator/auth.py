@@ -3,9 +3,10 @@
 With no keys or tokens configured every request is accepted as the single project ``default`` (the
 demo and most tests); if ``token_ttl_seconds`` is set, bearer tokens still expire that long after
 first use, so a client's token refresh can be exercised.  With some configured, a request must carry
-one of them, and each maps to a project that owns the tuned models it creates; the error bodies are
-the real ones (gemini-api.md §7.4): 400 ``API_KEY_INVALID``, 401 ``CREDENTIALS_MISSING``, 401
-``ACCESS_TOKEN_EXPIRED``, 401 for an unknown token, and 403 for a tuned model another project owns.
+one of them, and each maps to a principal (a project, or an email that permissions can name) that
+owns the tuned models it creates; the error bodies are the real ones (gemini-api.md §7.4): 400
+``API_KEY_INVALID``, 401 ``CREDENTIALS_MISSING``, 401 ``ACCESS_TOKEN_EXPIRED``, 401 for an unknown
+token, and 403 for a tuned model the principal neither owns nor was given a sufficient role on.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def token_expired(method: str = "") -> ApiError:
 
 
 def permission_denied(name: str) -> ApiError:
-    """403 for a tuned model owned by another project."""
+    """403 for a tuned model the caller may not access (or not with the role the method needs)."""
     return ApiError("PERMISSION_DENIED", f"You do not have permission to access tuned model {name}")
 
 
