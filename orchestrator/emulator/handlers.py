@@ -24,7 +24,6 @@ from orchestrator.emulator.routes import (
     STREAM_SSE,
     Call,
     Emulator,
-    base_model_json,
 )
 from orchestrator.emulator.schema import normalize, tuned_model_schema
 from orchestrator.emulator.validation import build_create_spec, check_display_name, check_sampling, check_tuned_model_id
@@ -185,7 +184,14 @@ async def generate(emu: Emulator, call: Call) -> bytes | web.Response:
 
 async def get_base_model(emu: Emulator, call: Call) -> bytes:
     """``GET /{v}/models/{model}``."""
-    return dumps(base_model_json(call.params["model"]))
+    base = BASE_MODELS.get(f"models/{call.params['model']}")
+    if base is None:
+        raise ApiError(
+            "NOT_FOUND",
+            f"models/{call.params['model']} is not found for API version {call.version}, or is not supported "
+            "for getModel. Call ListModels to see the list of available models and their supported methods.",
+        )
+    return dumps(base.to_json())
 
 
 async def list_base_models(emu: Emulator, call: Call) -> bytes:

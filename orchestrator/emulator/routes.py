@@ -14,12 +14,11 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from orchestrator.emulator.auth import Authenticator, permission_denied, token_expired
-from orchestrator.emulator.catalog import BASE_MODELS
 from orchestrator.emulator.errors import DEFAULT_MESSAGES, HTTP_TO_STATUS, ApiError, resource_exhausted
 from orchestrator.emulator.faults import Decision, FaultEngine, FaultRule
 from orchestrator.emulator.records import SimClock, TunedModelRecord
@@ -271,11 +270,3 @@ def _drop(request: web.Request) -> web.StreamResponse:
     if transport is not None:
         transport.abort()
     raise web.HTTPException(reason="dropped")
-
-
-def base_model_json(name: str) -> dict[str, Any]:
-    """``GET models/{model}`` body, or 404."""
-    base = BASE_MODELS.get(f"models/{name}")
-    if base is None:
-        raise ApiError("NOT_FOUND", f"models/{name} is not found for API version v1beta, or is not supported.")
-    return base.to_json()

@@ -181,6 +181,8 @@ async def test_unknown_paths_are_json_404(base_url: str, http: aiohttp.ClientSes
 async def test_base_models_are_listed(base_url: str, http: aiohttp.ClientSession) -> None:
     _, listing = await call(http, "GET", f"{base_url}/v1beta/models")
     status, flash = await call(http, "GET", f"{base_url}/v1beta/models/gemini-1.5-flash-001-tuning")
+    missing, _ = await call(http, "GET", f"{base_url}/v1beta/models/gemini-9")
+    assert missing == 404
 
     assert status == 200
     assert "createTunedModel" in flash["supportedGenerationMethods"]
