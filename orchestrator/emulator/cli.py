@@ -70,10 +70,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=environ.get(env_name("host"), "127.0.0.1"),
         help=f"interface to bind [{env_name('host')}]",
     )
+    port_text = environ.get(env_name("port"), "8765")
+    if not port_text.isdigit():
+        parser.error(f"{env_name('port')}: not a port number: {port_text!r}")
     parser.add_argument(
         "--port",
         type=int,
-        default=int(environ.get(env_name("port"), "8765")),
+        default=int(port_text),
         help=f"TCP port (0 = any free port) [{env_name('port')}]",
     )
     defaults = EmulatorSettings()

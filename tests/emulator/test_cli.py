@@ -52,6 +52,8 @@ def test_environment_sets_defaults_and_flags_win(tmp_path: Path) -> None:
 def test_bad_values_are_usage_errors() -> None:
     with pytest.raises(SystemExit) as from_env:
         build_parser({"ORCHESTRATOR_EMULATOR_SEED": "many"})
+    with pytest.raises(SystemExit):
+        build_parser({"ORCHESTRATOR_EMULATOR_PORT": "http"})
     with pytest.raises(SystemExit) as from_flag:
         main(["--faults", '{"rules": [{"kind": "nope"}]}'])
     with pytest.raises(SystemExit) as from_settings:
