@@ -73,6 +73,8 @@ A plan (``--faults`` JSON or ``@file``, ``ORCHESTRATOR_EMULATOR_FAULTS``, or ``P
       {"kind": "latency", "seconds": 0.2, "routes": ["get_operation"]},
       {"kind": "drop_connection", "routes": ["get_operation"], "calls": [2]},
       {"kind": "lost_response", "routes": ["create"], "calls": [1]},
+      {"kind": "malformed_response", "routes": ["get_operation"], "calls": [3]},
+      {"kind": "truncated_response", "routes": ["get_operation"], "calls": [4]},
       {"kind": "token_expired", "calls": [4]},
       {"kind": "fail_job", "step": 5, "code": 13, "calls": [2]},
       {"kind": "stall_job", "step": 3, "probability": 0.5}]}
@@ -85,7 +87,8 @@ Introspection (``/_emulator/``, never an API path)
 --------------------------------------------------
 * ``GET /_emulator/stats`` → ``{"requests": {route: {status: n}}, "creates": {name: n}, "active_jobs": n,
   "models": n, "faults": plan, "fault_calls": [n per rule]}``; statuses are HTTP codes as strings plus
-  ``"dropped"`` (connection closed without a response) and ``"lost"`` (handled, then dropped).
+  ``"dropped"`` (connection closed without a response), ``"lost"`` (handled, then dropped),
+  ``"malformed"`` and ``"truncated"`` (handled, then half a body).
   ``DELETE /_emulator/stats`` zeroes the counters.
 * ``GET /_emulator/requests`` → the ``requests`` part; ``GET /_emulator/creates`` → ``{"tunedModels/x": n}``,
   committed creates per tuned model (the exactly-once witness).

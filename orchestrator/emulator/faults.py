@@ -12,7 +12,9 @@ so a run is reproducible for a seed and the same request sequence.
 Kinds: ``http_error`` (``status`` 500/503/504/...), ``rate_limit`` (429 with RetryInfo and QuotaFailure,
 ``retry_delay_seconds``), ``latency`` (``seconds`` of real delay, combinable with the others),
 ``drop_connection`` (close without a response), ``lost_response`` (run the handler, commit, then drop
-the connection; the exactly-once case for ``create``), ``token_expired`` (401 as for an expired OAuth
+the connection; the exactly-once case for ``create``), ``malformed_response`` (run the handler, then
+answer 200 with half of the JSON), ``truncated_response`` (run the handler, announce the full
+Content-Length, send half the body and close), ``token_expired`` (401 as for an expired OAuth
 token), ``fail_job`` (the created job fails at ``step`` with operation error ``code``, default 13) and
 ``stall_job`` (the created job stops progressing after ``step`` steps).  Job kinds only apply to creates.
 """
@@ -54,6 +56,8 @@ KINDS: Final = frozenset(
         "latency",
         "drop_connection",
         "lost_response",
+        "malformed_response",
+        "truncated_response",
         "token_expired",
         "fail_job",
         "stall_job",
@@ -177,6 +181,9 @@ class Decision:
     latency: float = 0.0
     error: FaultRule | None = None  #: http_error / rate_limit / token_expired / drop_connection
     lose_response: bool = False
+    #: After the handler ran: "malformed" (200 with half a JSON document) or "truncated" (the full
+    #: Content-Length announced, half the body sent, connection closed).
+    mangle: str | None = None
     fail_at: int | None = None
     fail_code: int = 13
     fail_message: str | None = None
@@ -222,6 +229,8 @@ class FaultEngine:
             decision.latency += rule.seconds
         elif rule.kind == "lost_response":
             decision.lose_response = True
+        elif rule.kind in ("malformed_response", "truncated_response"):
+            decision.mangle = rule.kind.removesuffix("_response")
         elif rule.kind == "fail_job":
             decision.fail_at, decision.fail_code, decision.fail_message = rule.step, rule.code, rule.message
         elif rule.kind == "stall_job":

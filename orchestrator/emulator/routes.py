@@ -213,9 +213,13 @@ class Emulator:
         if decision is not None and decision.lose_response:
             counts["lost"] += 1
             return _drop(request)
-        counts["200"] += 1
         if isinstance(body, web.Response):
+            counts["200"] += 1
             return body
+        if decision is not None and decision.mangle is not None:
+            counts[decision.mangle] += 1
+            return await _mangled(request, body, decision.mangle)
+        counts["200"] += 1
         if self.settings.pretty:
             body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
         return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
@@ -262,6 +266,19 @@ def fault_error(rule: FaultRule, method: str) -> ApiError:
 def _error_response(error: ApiError, pretty: bool = False) -> web.Response:
     body = json.dumps(error.body(), indent=2).encode() if pretty else dumps(error.body())
     return web.Response(status=error.http_status, body=body, content_type=JSON_TYPE, charset="utf-8")
+
+
+async def _mangled(request: web.Request, body: bytes, how: str) -> web.StreamResponse:
+    """A 200 whose body is cut in half: as a complete (malformed) document, or truncated in transit."""
+    half = body[: max(1, len(body) // 2)]
+    if how == "malformed":
+        return web.Response(body=half, content_type=JSON_TYPE, charset="utf-8")
+    response = web.StreamResponse(status=200)
+    response.content_type, response.charset = JSON_TYPE, "utf-8"
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(half)
+    return _drop(request)
 
 
 def _drop(request: web.Request) -> web.StreamResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from typing import Any
@@ -43,6 +44,14 @@ async def _outcomes(http: aiohttp.ClientSession, url: str, kind: str, calls: int
         if kind == "drop_connection":
             hits.append(await raw_get(url, "/v1beta/tunedModels/f") == b"")
             continue
+        if kind in ("malformed_response", "truncated_response"):
+            try:
+                async with http.get(f"{url}/v1beta/tunedModels/f") as response:
+                    json.loads(await response.read())
+                hits.append(False)
+            except (json.JSONDecodeError, aiohttp.ClientPayloadError):
+                hits.append(True)
+            continue
         status, _ = await call(http, "GET", f"{url}/v1beta/tunedModels/f")
         hits.append(status != 200)
     return hits
@@ -55,6 +64,8 @@ KINDS = [
     ({"kind": "rate_limit", "retry_delay_seconds": 2.5}, 429, "RESOURCE_EXHAUSTED"),
     ({"kind": "token_expired"}, 401, "UNAUTHENTICATED"),
     ({"kind": "drop_connection"}, None, None),
+    ({"kind": "malformed_response"}, None, None),
+    ({"kind": "truncated_response"}, None, None),
 ]
 
 
@@ -232,7 +243,6 @@ async def test_jobs_introspection(base_url: str, http: aiohttp.ClientSession) ->
 
 def test_the_documented_fault_plan_parses() -> None:
     """The example plan in the package docstring is a valid plan (docs that drift fail here)."""
-    import json
     import re
 
     import orchestrator.emulator as package
@@ -251,6 +261,8 @@ def test_the_documented_fault_plan_parses() -> None:
         "token_expired",
         "fail_job",
         "stall_job",
+        "malformed_response",
+        "truncated_response",
     }
 
 
@@ -293,3 +305,19 @@ async def test_reset_forgets_everything(base_url: str, http: aiohttp.ClientSessi
     _, stats = await call(http, "GET", f"{base_url}/_emulator/stats")
     assert (stats["models"], stats["creates"], stats["requests"], stats["faults"]["rules"]) == (0, {}, {}, [])
     assert (await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=r", tutorial_body()))[0] == 200
+
+
+@pytest.mark.parametrize("kind", ["malformed_response", "truncated_response"])
+async def test_mangled_create_is_still_committed(base_url: str, http: aiohttp.ClientSession, kind: str) -> None:
+    """Half an answer is as bad as none: the model exists, and the retry with the same id gets 409."""
+    await set_faults(http, base_url, {"kind": kind, "routes": ["create"], "calls": [1]})
+
+    with pytest.raises((json.JSONDecodeError, aiohttp.ClientPayloadError)):
+        async with http.post(f"{base_url}/v1beta/tunedModels?tunedModelId=half", json=tutorial_body()) as response:
+            assert response.status == 200
+            json.loads(await response.read())
+    retry, _ = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=half", tutorial_body())
+    _, seen = await call(http, "GET", f"{base_url}/_emulator/requests")
+
+    assert retry == 409
+    assert seen["create"] == {kind.removesuffix("_response"): 1, "409": 1}
