@@ -16,7 +16,9 @@ the connection; the exactly-once case for ``create``), ``malformed_response`` (r
 answer 200 with half of the JSON), ``truncated_response`` (run the handler, announce the full
 Content-Length, send half the body and close), ``token_expired`` (401 as for an expired OAuth
 token), ``fail_job`` (the created job fails at ``step`` with operation error ``code``, default 13) and
-``stall_job`` (the created job stops progressing after ``step`` steps).  Job kinds only apply to creates.
+``stall_job`` (the created job stops progressing after ``step`` steps; it ends only if cancelled or
+deleted).  Job kinds only apply to creates, and a ``step`` beyond the job's total steps has no effect.
+A rule with both ``calls`` and ``probability`` fires on exactly those calls.
 """
 
 from __future__ import annotations
