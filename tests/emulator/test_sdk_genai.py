@@ -93,9 +93,10 @@ def test_tunings_get_and_models_routes(client: Any, emulator_url: str) -> None:
     assert (answer.text, answer.model_version) == ("fourteen", "emulated")
     chunks = list(client.models.generate_content_stream(model="tunedModels/genai-model", contents="seven"))
     assert "".join(chunk.text for chunk in chunks) == "eight"
-    with pytest.raises(errors.ClientError) as not_a_route:
-        client.tunings.cancel(name="tunedModels/genai-model")  # posts to tunedModels/x:cancel (§9.2)
-    assert not_a_route.value.code == 404
+    with pytest.raises((errors.ClientError, ValueError)) as not_a_route:
+        client.tunings.cancel(name="tunedModels/genai-model")  # 3.4.0 posts to tunedModels/x:cancel (§9.2)
+    if isinstance(not_a_route.value, errors.ClientError):
+        assert not_a_route.value.code == 404
     client.models.delete(model="tunedModels/genai-model")
     with pytest.raises(errors.ClientError) as caught:
         client.models.get(model="tunedModels/genai-model")
