@@ -12,6 +12,7 @@ from tests.emulator.conftest import EmulatorFactory, ManualClock, call, tutorial
 
 
 async def test_chosen_id_then_409_then_reusable_after_delete(base_url: str, http: aiohttp.ClientSession) -> None:
+    """The exactly-once hook (§6.3): a reused tunedModelId is 409, and a deleted model's id is free again."""
     status, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=job-a1", tutorial_body())
     assert (status, op["metadata"]["tunedModel"]) == (200, "tunedModels/job-a1")
     assert re.fullmatch(r"tunedModels/job-a1/operations/[a-z0-9]{12}", op["name"])
@@ -28,6 +29,7 @@ async def test_chosen_id_then_409_then_reusable_after_delete(base_url: str, http
 
 
 async def test_longest_valid_id_is_accepted(base_url: str, http: aiohttp.ClientSession) -> None:
+    """40 characters is the documented maximum of a chosen id."""
     longest = "a" + "-b" * 19 + "c"
     status, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId={longest}", tutorial_body())
 
@@ -37,6 +39,7 @@ async def test_longest_valid_id_is_accepted(base_url: str, http: aiohttp.ClientS
 
 @pytest.mark.parametrize("bad_id", ["A", "1abc", "abc-", "a" * 41, "a_b", "a.b"])
 async def test_invalid_ids_are_400(base_url: str, http: aiohttp.ClientSession, bad_id: str) -> None:
+    """Ids outside [a-z]([a-z0-9-]{0,38}[a-z0-9])? are rejected before anything is created."""
     status, body = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId={bad_id}", tutorial_body())
 
     assert status == 400
@@ -44,6 +47,7 @@ async def test_invalid_ids_are_400(base_url: str, http: aiohttp.ClientSession, b
 
 
 async def test_missing_model_is_404_with_production_message(base_url: str, http: aiohttp.ClientSession) -> None:
+    """The exact 404 body seen in the transcripts."""
     status, body = await call(http, "GET", f"{base_url}/v1beta/tunedModels/generate-num-2946")
 
     assert status == 404
@@ -57,6 +61,7 @@ async def test_missing_model_is_404_with_production_message(base_url: str, http:
 
 
 async def test_list_pages_in_creation_order(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Pages follow creation order; the token is opaque, works with either spelling and is bound to the query."""
     for index in range(7):
         status, _ = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=m{index}", tutorial_body())
         assert status == 200
@@ -76,10 +81,12 @@ async def test_list_pages_in_creation_order(base_url: str, http: aiohttp.ClientS
 
 
 async def test_empty_list_is_an_empty_object(base_url: str, http: aiohttp.ClientSession) -> None:
+    """proto3 JSON omits the empty repeated field: an empty list is {}."""
     assert await call(http, "GET", f"{base_url}/v1beta/tunedModels") == (200, {})
 
 
 async def test_operations_on_v1_and_v1beta(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Docs poll on /v1, the GAPIC client on /v1beta: both serve the same operation; v1 has no model CRUD."""
     _, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=ops", tutorial_body())
 
     for version in ("v1", "v1beta"):
@@ -94,6 +101,7 @@ async def test_operations_on_v1_and_v1beta(base_url: str, http: aiohttp.ClientSe
 
 
 async def test_defaults_and_generated_id(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Without hyperparameters the v1beta defaults apply (5 epochs, batch 4, lr 0.001); the id is slug-xxxxxxxxxxxx."""
     body = tutorial_body()
     del body["tuning_task"]["hyperparameters"]
     status, op = await call(http, "POST", f"{base_url}/v1beta/tunedModels", body)
@@ -158,6 +166,7 @@ EXAMPLES = "tuning_task.training_data.examples.examples"
     ],
 )
 async def test_validation(base_url: str, http: aiohttp.ClientSession, body: dict[str, Any], status: int) -> None:
+    """Every §7 rule: 400 (or 404 for an unknown base) with the Google envelope; limits are inclusive."""
     got, answer = await call(http, "POST", f"{base_url}/v1beta/tunedModels", body)
 
     assert got == status, answer
@@ -169,6 +178,7 @@ async def test_validation(base_url: str, http: aiohttp.ClientSession, body: dict
 async def test_model_becomes_active_and_stays(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """CREATING without snapshots, then ACTIVE with all of them; a finished operation never changes again."""
     async with emulator_factory(step_seconds=1.0) as url:
         _, op = await call(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=done", tutorial_body())
         _, model = await call(http, "GET", f"{url}/v1beta/tunedModels/done")
@@ -204,6 +214,7 @@ async def test_tuned_model_source_when_allowed(emulator_factory: EmulatorFactory
 
 
 async def test_list_filter(base_url: str, http: aiohttp.ClientSession) -> None:
+    """filter: free-text terms over displayName/description, plus the scope operators."""
     for model_id, name in (("f1", "alpha model"), ("f2", "beta model"), ("f3", "alpha beta")):
         body = tutorial_body()
         body["display_name"] = name

@@ -18,6 +18,7 @@ async def _req(
 
 
 async def test_without_configured_keys_anything_is_accepted(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Open mode (the demo and most tests): any credential, or none."""
     for headers in ({}, {"x-goog-api-key": "whatever"}, {"Authorization": "Bearer t"}):
         status, _ = await _req(http, "GET", f"{base_url}/v1beta/tunedModels", headers)
         assert status == 200
@@ -26,6 +27,7 @@ async def test_without_configured_keys_anything_is_accepted(base_url: str, http:
 
 
 async def test_missing_and_invalid_credentials(emulator_factory: EmulatorFactory, http: aiohttp.ClientSession) -> None:
+    """Production's bodies: 401 CREDENTIALS_MISSING, 400 API_KEY_INVALID, 401 for an unknown token."""
     async with emulator_factory(api_keys=KEYS, tokens=TOKENS) as url:
         missing = await _req(http, "GET", f"{url}/v1beta/tunedModels")
         bad_key = await _req(http, "GET", f"{url}/v1beta/tunedModels?key=nope")
@@ -51,6 +53,7 @@ async def test_missing_and_invalid_credentials(emulator_factory: EmulatorFactory
 async def test_token_expires_after_its_lifetime(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """A configured token expires token_ttl_seconds after first use (401 ACCESS_TOKEN_EXPIRED)."""
     headers = {"Authorization": "Bearer tok-a"}
     async with emulator_factory(tokens=TOKENS, token_ttl_seconds=60.0) as url:
         fresh = await _req(http, "GET", f"{url}/v1beta/tunedModels", headers)
@@ -67,6 +70,7 @@ async def test_token_expires_after_its_lifetime(
 async def test_models_belong_to_the_creating_project(
     emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
 ) -> None:
+    """Another principal gets 403 on a model it does not own and does not see it listed; ids are global (409)."""
     a, b = {"x-goog-api-key": "alpha-key"}, {"x-goog-api-key": "beta-key"}
     async with emulator_factory(api_keys=KEYS, tokens=TOKENS) as url:
         created = await _req(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=mine", a, tutorial_body())

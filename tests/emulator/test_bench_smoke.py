@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_poll_benchmark_smoke(tmp_path: Path) -> None:
+    """bench/emulator_polls.py runs end to end with tiny parameters and writes its JSON."""
     output = tmp_path / "polls.json"
     process = await asyncio.create_subprocess_exec(
         sys.executable,

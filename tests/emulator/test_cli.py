@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_documents_every_knob_and_its_environment_variable() -> None:
+    """--help names every EmulatorSettings field as a flag and as ORCHESTRATOR_EMULATOR_<FIELD>."""
     text = build_parser({}).format_help()
 
     for field in [*dataclasses.fields(EmulatorSettings)]:
@@ -30,6 +31,7 @@ def test_help_documents_every_knob_and_its_environment_variable() -> None:
 
 
 def test_environment_sets_defaults_and_flags_win(tmp_path: Path) -> None:
+    """Environment variables set defaults (faults from @file too); flags override them."""
     plan = tmp_path / "faults.json"
     plan.write_text(json.dumps({"seed": 4, "rules": [{"kind": "http_error", "status": 503, "calls": [1]}]}))
     environ = {
@@ -50,6 +52,7 @@ def test_environment_sets_defaults_and_flags_win(tmp_path: Path) -> None:
 
 
 def test_bad_values_are_usage_errors() -> None:
+    """Bad values from the environment, flags or settings end with a usage error (exit 2), not a traceback."""
     with pytest.raises(SystemExit) as from_env:
         build_parser({"ORCHESTRATOR_EMULATOR_SEED": "many"})
     with pytest.raises(SystemExit):
@@ -63,6 +66,7 @@ def test_bad_values_are_usage_errors() -> None:
 
 
 async def test_module_serves_until_sigterm() -> None:
+    """python -m orchestrator.emulator prints its URL, serves, and exits 0 on SIGTERM."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ORCHESTRATOR_EMULATOR_TIME_SCALE": "50"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "orchestrator.emulator", "--port", "0", env=env, stdout=asyncio.subprocess.PIPE

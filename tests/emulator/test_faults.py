@@ -73,6 +73,7 @@ KINDS = [
 async def test_fault_by_call_count(
     base_url: str, http: aiohttp.ClientSession, rule: dict[str, Any], status: int | None, rpc_status: str | None
 ) -> None:
+    """calls: [2, 4] hits exactly the 2nd and 4th matching call, with the kind's real status and body."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=f", tutorial_body())
     await set_faults(http, base_url, {**rule, "routes": ["get_model"], "calls": [2, 4]})
 
@@ -87,6 +88,7 @@ async def test_fault_by_call_count(
 async def test_fault_by_probability_is_reproducible(
     base_url: str, http: aiohttp.ClientSession, rule: dict[str, Any], status: int | None, rpc_status: str | None
 ) -> None:
+    """Probability faults follow random.Random(seed): the same plan and calls give the same hits."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=f", tutorial_body())
     await set_faults(http, base_url, {**rule, "routes": ["get_model"], "probability": 0.4}, seed=11)
     first = await _outcomes(http, base_url, rule["kind"], 12)
@@ -98,6 +100,7 @@ async def test_fault_by_probability_is_reproducible(
 
 
 async def test_rate_limit_body_has_retry_info_and_quota_failure(base_url: str, http: aiohttp.ClientSession) -> None:
+    """429 carries RetryInfo.retryDelay and QuotaFailure, and repeats the delay in the message."""
     await set_faults(http, base_url, {"kind": "rate_limit", "retry_delay_seconds": 53})
     status, body = await call(http, "GET", f"{base_url}/v1beta/tunedModels")
 
@@ -109,6 +112,7 @@ async def test_rate_limit_body_has_retry_info_and_quota_failure(base_url: str, h
 
 
 async def test_latency_by_count_and_probability(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Latency delays exactly the selected calls (real seconds)."""
     await set_faults(http, base_url, {"kind": "latency", "seconds": 0.25, "routes": ["list_models"], "calls": [2]})
     durations = []
     for _ in range(3):
@@ -144,6 +148,7 @@ async def test_lost_create_is_committed_and_a_retry_gets_409(base_url: str, http
 
 
 async def test_lost_response_by_probability(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Lost responses by probability: every create is committed, the selected ones are never answered."""
     await set_faults(http, base_url, {"kind": "lost_response", "routes": ["create"], "probability": 0.5}, seed=5)
     lost = []
     for index in range(8):
@@ -163,6 +168,7 @@ async def test_lost_response_by_probability(base_url: str, http: aiohttp.ClientS
 async def test_active_job_cap(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """max_active_jobs: creates beyond the cap are 429 until a job finishes."""
     async with emulator_factory(max_active_jobs=2) as url:
         first = [await call(http, "POST", f"{url}/v1beta/tunedModels", tutorial_body()) for _ in range(2)]
         status, body = await call(http, "POST", f"{url}/v1beta/tunedModels", tutorial_body())
@@ -179,6 +185,7 @@ async def test_active_job_cap(
 async def test_job_fails_at_step(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession, selector: dict[str, Any]
 ) -> None:
+    """fail_job: the operation ends with error 13 after step-1 snapshots and the model is FAILED."""
     async with emulator_factory(step_seconds=1.0) as url:
         await set_faults(http, url, {"kind": "fail_job", "step": 3, **selector})
         ops = [
@@ -202,6 +209,7 @@ async def test_job_fails_at_step(
 async def test_job_stalls_until_cancelled(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession, selector: dict[str, Any]
 ) -> None:
+    """stall_job: progress stops for good (never done) until a cancel ends it."""
     async with emulator_factory(step_seconds=1.0) as url:
         await set_faults(http, url, {"kind": "stall_job", "step": 2, **selector})
         _, op = await call(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=s", tutorial_body())
@@ -216,6 +224,7 @@ async def test_job_stalls_until_cancelled(
 
 
 async def test_admin_fault_routes(base_url: str, http: aiohttp.ClientSession) -> None:
+    """/_emulator/faults validates, installs, shows and clears plans; /_emulator/stats counts by route and status."""
     bad, error = await call(http, "POST", f"{base_url}/_emulator/faults", {"rules": [{"kind": "nope"}]})
     assert bad == 400 and "unknown fault kind" in error["error"]
     await set_faults(http, base_url, {"kind": "http_error", "status": 500, "routes": ["list_models"]})
@@ -233,6 +242,7 @@ async def test_admin_fault_routes(base_url: str, http: aiohttp.ClientSession) ->
 
 
 async def test_jobs_introspection(base_url: str, http: aiohttp.ClientSession) -> None:
+    """/_emulator/jobs reports each job's state and progress."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=i", tutorial_body())
     _, jobs = await call(http, "GET", f"{base_url}/_emulator/jobs")
 
@@ -267,6 +277,7 @@ def test_the_documented_fault_plan_parses() -> None:
 
 
 async def test_lost_response_also_hides_errors(base_url: str, http: aiohttp.ClientSession) -> None:
+    """A lost response hides an error answer too; nothing new is committed."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=dup", tutorial_body())
     await set_faults(http, base_url, {"kind": "lost_response", "routes": ["create"], "calls": [1]})
 
@@ -298,6 +309,7 @@ async def test_an_emulator_bug_is_a_json_500(http: aiohttp.ClientSession) -> Non
 
 
 async def test_reset_forgets_everything(base_url: str, http: aiohttp.ClientSession) -> None:
+    """/_emulator/reset: no models, counters or faults remain, and ids are free."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=r", tutorial_body())
     await set_faults(http, base_url, {"kind": "http_error", "status": 503, "routes": ["create"], "calls": [9]})
 

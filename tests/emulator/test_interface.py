@@ -36,6 +36,7 @@ def test_imports_nothing_from_the_rest_of_orchestrator() -> None:
 
 
 async def test_public_names_and_shapes() -> None:
+    """The names and shapes the daemon, the demo and the benchmarks use."""
     settings = EmulatorSettings(step_seconds=2.0, time_scale=1.0, seed=0, metadata_refresh_seconds=0.0)
 
     assert isinstance(create_app(settings), web.Application)

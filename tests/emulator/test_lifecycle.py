@@ -43,6 +43,7 @@ async def test_patch_without_mask_uses_present_fields(base_url: str, http: aioht
 
 
 async def test_patch_rejects_immutable_paths_and_long_names(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Only mutable fields can be updated, with the create rules; a missing model is 404."""
     await _create(http, base_url)
     bad_mask, _ = await call(http, "PATCH", f"{base_url}/v1beta/{MODEL}?update_mask=base_model", {})
     long_name, _ = await call(http, "PATCH", f"{base_url}/v1beta/{MODEL}", {"displayName": "x" * 41})
@@ -54,6 +55,7 @@ async def test_patch_rejects_immutable_paths_and_long_names(base_url: str, http:
 async def test_cancel_is_asynchronous_and_ends_with_code_1(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """Cancel answers {} at once and takes effect at the next step boundary: error 1, model FAILED; again is a no-op."""
     async with emulator_factory(step_seconds=1.0, start_delay_seconds=0.0) as url:
         op = await _create(http, url)
         name = op["name"]
@@ -75,6 +77,7 @@ async def test_cancel_is_asynchronous_and_ends_with_code_1(
 
 
 async def test_delete_stops_training_and_operation_is_gone(base_url: str, http: aiohttp.ClientSession) -> None:
+    """After delete the operation is 404 on every route, and so is a second delete."""
     op = await _create(http, base_url)
     assert await call(http, "DELETE", f"{base_url}/v1beta/{MODEL}") == (200, {})
 
@@ -87,6 +90,7 @@ async def test_delete_stops_training_and_operation_is_gone(base_url: str, http: 
 
 
 async def test_operation_delete_is_unimplemented(base_url: str, http: aiohttp.ClientSession) -> None:
+    """DeleteOperation is not implemented for tuning operations (501), as in production."""
     op = await _create(http, base_url)
     status, body = await call(http, "DELETE", f"{base_url}/v1/{op['name']}")
 
@@ -97,6 +101,7 @@ async def test_operation_delete_is_unimplemented(base_url: str, http: aiohttp.Cl
 async def test_generate_content_answers_from_training_data(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """The inference stub: FAILED_PRECONDITION while CREATING, then the closest example's output, marked emulated."""
     request = {"contents": [{"parts": [{"text": "twenty two"}]}]}
     async with emulator_factory() as url:
         await _create(http, url)
@@ -123,6 +128,7 @@ async def test_generate_content_answers_from_training_data(
 async def test_generate_text_on_a_v1beta3_text_bison_model(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """PaLM-era tunes answer :generateText; a v1beta3 job's response carries v1beta3 types and fields."""
     async with emulator_factory() as url:
         status, op = await call(http, "POST", f"{url}/v1beta3/tunedModels", raw=fixture_text("create_v1beta3_004.txt"))
         assert status == 200
@@ -162,6 +168,7 @@ async def test_metadata_refreshes_at_the_configured_granularity(
 async def test_integer_enums_in_operation_response(
     emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
 ) -> None:
+    """$alt=json;enum-encoding=int (what GAPIC sends) turns enum names into numbers, nothing else."""
     async with emulator_factory() as url:
         op = await _create(http, url)
         clock.advance(500)
@@ -173,12 +180,14 @@ async def test_integer_enums_in_operation_response(
 
 
 async def test_unknown_paths_are_json_404(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Unknown versions, paths and methods get the JSON envelope, not an HTML page."""
     for method, path in [("GET", "/v2/tunedModels"), ("POST", "/v1/tunedModels"), ("PUT", "/v1beta/tunedModels/x")]:
         status, body = await call(http, method, base_url + path)
         assert (status, body["error"]["status"]) == (404, "NOT_FOUND")
 
 
 async def test_base_models_are_listed(base_url: str, http: aiohttp.ClientSession) -> None:
+    """The tunable base models are discoverable through models.get/list."""
     _, listing = await call(http, "GET", f"{base_url}/v1beta/models")
     status, flash = await call(http, "GET", f"{base_url}/v1beta/models/gemini-1.5-flash-001-tuning")
     missing, _ = await call(http, "GET", f"{base_url}/v1beta/models/gemini-9")
@@ -192,6 +201,7 @@ async def test_base_models_are_listed(base_url: str, http: aiohttp.ClientSession
 async def test_unknown_query_parameters_are_400_and_system_ones_are_fine(
     base_url: str, http: aiohttp.ClientSession
 ) -> None:
+    """ESF cannot bind unknown query parameters (400); system parameters are always accepted."""
     unknown, body = await call(http, "GET", f"{base_url}/v1beta/tunedModels?pageSiz=3")
     wrong_route, _ = await call(http, "GET", f"{base_url}/v1beta/tunedModels/x?pageSize=3")
     system, _ = await call(http, "GET", f"{base_url}/v1beta/tunedModels?key=k&alt=json&prettyPrint=false&fields=x")
@@ -228,6 +238,7 @@ async def test_timestamps_are_real_times_whatever_the_time_scale(
 async def test_pretty_output_is_indented_like_production(
     emulator_factory: EmulatorFactory, http: aiohttp.ClientSession
 ) -> None:
+    """pretty=True indents answers by two spaces, errors included."""
     async with emulator_factory(pretty=True) as url:
         async with http.post(f"{url}/v1beta/tunedModels?tunedModelId=p", json=tutorial_body()) as response:
             created = await response.text()

@@ -25,6 +25,7 @@ async def req(
 
 
 async def test_permission_crud_and_validation(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Permissions: create, list with pages, get, patch the role, delete; EVERYONE grants carry no email."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=shared", tutorial_body())
     perms = f"{base_url}/v1beta/tunedModels/shared/permissions"
 
@@ -70,12 +71,14 @@ async def test_permission_crud_and_validation(base_url: str, http: aiohttp.Clien
 async def test_permission_validation(
     base_url: str, http: aiohttp.ClientSession, body: dict[str, Any], status: int
 ) -> None:
+    """A permission needs a grantee type, an email unless EVERYONE, and a grantable role (not OWNER)."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=v", tutorial_body())
 
     assert (await call(http, "POST", f"{base_url}/v1beta/tunedModels/v/permissions", body))[0] == status
 
 
 async def test_duplicate_grant_is_409(base_url: str, http: aiohttp.ClientSession) -> None:
+    """Granting the same grantee twice is a conflict."""
     await call(http, "POST", f"{base_url}/v1beta/tunedModels?tunedModelId=d", tutorial_body())
     body = {"granteeType": "USER", "emailAddress": "a@b.c", "role": "READER"}
     await call(http, "POST", f"{base_url}/v1beta/tunedModels/d/permissions", body)
@@ -84,6 +87,7 @@ async def test_duplicate_grant_is_409(base_url: str, http: aiohttp.ClientSession
 
 
 async def test_roles_decide_access(emulator_factory: EmulatorFactory, http: aiohttp.ClientSession) -> None:
+    """READER may read and poll, WRITER may also update and share, only the OWNER may delete or transfer."""
     async with emulator_factory(api_keys=KEYS) as url:
         model = f"{url}/v1beta/tunedModels/m"
         _, op = await req(http, "POST", f"{url}/v1beta/tunedModels?tunedModelId=m", "alice", tutorial_body())

@@ -74,6 +74,7 @@ def test_tune_matches_what_the_sdk_sends(client: Any) -> None:
 
 
 def test_tunings_get_and_models_routes(client: Any, emulator_url: str) -> None:
+    """tunings.get maps CREATING/ACTIVE to job states; models.get/list/update/generate(stream)/delete work."""
     _create(emulator_url, "genai-model")
     job = client.tunings.get(name="tunedModels/genai-model")
     assert job.state == types.JobState.JOB_STATE_RUNNING

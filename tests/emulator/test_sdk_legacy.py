@@ -36,6 +36,7 @@ def sdk() -> Iterator[Any]:
 
 
 def test_create_wait_bar_result_get_list_update_delete(sdk: Any) -> None:
+    """The SDK's walk-through, unmodified: create with an id, wait_bar, result, get, list, update, 409, delete."""
     operation = sdk.create_tuned_model(
         source_model=BASE,
         training_data=DATA,
@@ -82,6 +83,7 @@ def test_operations_module_and_base_model(sdk: Any) -> None:
 
 
 def test_list_pages_through_next_page_token(sdk: Any) -> None:
+    """list_tuned_models follows nextPageToken across pages."""
     for index in range(5):
         sdk.create_tuned_model(source_model=BASE, training_data=DATA, id=f"page-{index}")
 
@@ -91,6 +93,7 @@ def test_list_pages_through_next_page_token(sdk: Any) -> None:
 
 
 def test_permissions(sdk: Any) -> None:
+    """TunedModel.permissions: create, list, update, get, delete and transfer_ownership."""
     sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-shared")
     model = sdk.get_tuned_model("tunedModels/sdk-shared")
 
@@ -105,6 +108,7 @@ def test_permissions(sdk: Any) -> None:
 
 
 def test_cancel(sdk: Any) -> None:
+    """operation.cancel() then result() raises Cancelled; the model ends FAILED."""
     operation = sdk.create_tuned_model(source_model=BASE, training_data=DATA, id="sdk-cancel", epoch_count=500)
 
     assert operation.cancel() is True
@@ -115,6 +119,7 @@ def test_cancel(sdk: Any) -> None:
 
 
 def test_failed_job_raises_its_error(sdk: Any) -> None:
+    """A job failing at a step surfaces as the operation's error 13 (InternalServerError)."""
     from orchestrator.emulator import FaultPlan
 
     with threaded_emulator(

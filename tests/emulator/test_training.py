@@ -45,6 +45,7 @@ def test_raw_steps_agree_with_step_times(total: int, step_seconds: float, seed: 
 
 
 def test_run_succeeds_after_last_step() -> None:
+    """Nothing changes until the last step's time; then the run has succeeded with every step done."""
     run = Run(start=0.0, step_seconds=1.0, total=10, seed=1)
 
     assert run.progress(run.step_time(10) - 1e-6) == run.progress(run.step_time(9))
@@ -53,6 +54,7 @@ def test_run_succeeds_after_last_step() -> None:
 
 
 def test_cancel_takes_effect_at_next_step_boundary() -> None:
+    """A cancel during step 4 ends the run when step 4 finishes; a late cancel is refused."""
     run = Run(start=0.0, step_seconds=1.0, total=10, seed=1)
     asked = run.step_time(3) + 0.1
 
@@ -64,6 +66,7 @@ def test_cancel_takes_effect_at_next_step_boundary() -> None:
 
 
 def test_fail_and_stall() -> None:
+    """A failure ends the run before the failing step; a stall caps progress and never ends."""
     failing = Run(start=0.0, step_seconds=1.0, total=10, seed=2, fail_at=4)
     stalled = Run(start=0.0, step_seconds=1.0, total=10, seed=2, stall_at=3)
 
@@ -74,6 +77,7 @@ def test_fail_and_stall() -> None:
 
 
 def test_loss_is_deterministic_and_falls() -> None:
+    """Same seed, same curve; the loss falls by a large factor over training."""
     a = Run(start=0.0, step_seconds=1.0, total=300, seed=7)
     b = Run(start=0.0, step_seconds=1.0, total=300, seed=7)
     losses = [a.mean_loss(step) for step in range(1, 301)]
@@ -83,6 +87,7 @@ def test_loss_is_deterministic_and_falls() -> None:
 
 
 def test_failure_messages_follow_the_code() -> None:
+    """A failed operation's message is production's wording for its code."""
     from orchestrator.emulator.errors import message_for_code
 
     assert message_for_code(13).startswith("An internal error has occurred")

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(
 
 
 async def test_tutorial_script_runs_to_active(tmp_path: Path) -> None:
+    """Create, poll /v1 on done and completedPercent, get the state, generate and delete, as seeds/001 does."""
     shim = tmp_path / "bin"
     shim.mkdir()
     fast_sleep = shim / "sleep"

@@ -15,12 +15,14 @@ from orchestrator.emulator.wire import camel_to_snake, f32, parse_json_body, str
 
 
 def test_trailing_commas_outside_strings_are_dropped() -> None:
+    """The tutorial's {"epoch_count":5,} parses; commas inside strings are kept."""
     text = '{"a": [1, 2,], "b": "x,}", "c": {"d": 5,\n},}'
 
     assert json.loads(strip_trailing_commas(text)) == {"a": [1, 2], "b": "x,}", "c": {"d": 5}}
 
 
 def test_invalid_json_is_a_400_envelope() -> None:
+    """A body that is not JSON is a 400 INVALID_ARGUMENT."""
     with pytest.raises(ApiError) as caught:
         parse_json_body(b'{"a": ')
 
@@ -32,10 +34,12 @@ def test_invalid_json_is_a_400_envelope() -> None:
     [(16.613504, 16.613504), (100.0, 100), (21.27659574468085, 21.276596), (-1.1145603e-06, -1.1145603e-06)],
 )
 def test_float32_printing(value: float, expected: float) -> None:
+    """Floats print as float32, shortest form, integral values without a fraction (as protobuf does)."""
     assert f32(value) == expected
 
 
 def test_timestamps_have_six_or_nine_digits() -> None:
+    """create/update/complete times carry 6 fractional digits, start/compute times 9."""
     assert timestamp(1695081981.461545, 6) == "2023-09-19T00:06:21.461545Z"
     assert len(timestamp(1695081981.5424039, 9).split(".")[1]) == len("542403958Z")
 
@@ -51,10 +55,12 @@ def test_timestamps_have_six_or_nine_digits() -> None:
     ],
 )
 def test_slug_matches_generated_ids(name: str, expected: str) -> None:
+    """slug() reproduces the prefixes of the generated ids in the transcripts (underscores vanish)."""
     assert slug(name) == expected
 
 
 def test_snake_and_camel_mix_at_any_depth() -> None:
+    """Mixed spellings normalise to camelCase; null means unset."""
     body = {
         "display_name": "x",
         "baseModel": "models/b",
@@ -71,6 +77,7 @@ def test_snake_and_camel_mix_at_any_depth() -> None:
 
 
 def test_unknown_field_names_the_proto_path() -> None:
+    """An unknown field is a 400 naming it and its proto path, with a BadRequest detail."""
     with pytest.raises(ApiError) as caught:
         normalize({"tuning_task": {"foo": 1}}, tuned_model_schema("v1beta"))
 
@@ -90,6 +97,7 @@ def test_unknown_field_names_the_proto_path() -> None:
     ],
 )
 def test_oneof_conflicts_are_400(body: dict[str, object]) -> None:
+    """Setting two members of a oneof (source_model, learning_rate_option) is a 400."""
     with pytest.raises(ApiError) as caught:
         normalize(body, tuned_model_schema("v1beta"))
 
@@ -98,6 +106,7 @@ def test_oneof_conflicts_are_400(body: dict[str, object]) -> None:
 
 
 def test_v1beta3_has_no_multiplier_and_numbers_may_be_strings() -> None:
+    """v1beta3 lacks learningRateMultiplier; numeric strings are numbers, as in proto JSON."""
     with pytest.raises(ApiError):
         normalize({"tuningTask": {"hyperparameters": {"learningRateMultiplier": 1}}}, tuned_model_schema("v1beta3"))
 
