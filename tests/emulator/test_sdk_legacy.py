@@ -27,11 +27,20 @@ BASE = "models/gemini-1.5-flash-001-tuning"
 DATA = [{"text_input": str(n), "output": str(n + 1)} for n in range(15)]
 
 
+_ENDPOINT: list[str] = []
+
+
+def sdk_endpoint() -> str:
+    """The base URL the ``sdk`` fixture configured."""
+    return _ENDPOINT[-1]
+
+
 @pytest.fixture
 def sdk() -> Iterator[Any]:
     """The SDK configured for a fresh emulator (0.005 s per step)."""
     with threaded_emulator(EmulatorSettings(step_seconds=2.0, time_scale=400.0)) as url:
         genai.configure(api_key="test-key", transport="rest", client_options={"api_endpoint": url})
+        _ENDPOINT.append(url)
         yield genai
 
 
@@ -80,6 +89,42 @@ def test_operations_module_and_base_model(sdk: Any) -> None:
     with pytest.raises(gexc.MethodNotImplemented):
         operations.delete_operation(operation.operation.name)
     assert "createTunedModel" in sdk.get_base_model(BASE).supported_generation_methods
+
+
+def test_strict_parsing_of_every_optional_field(sdk: Any) -> None:
+    """A REST-created job using the optional fields (description, sampling, readers) parses strictly
+    through the SDK's operations client once done.  (Not learningRateMultiplier: the SDK's own
+    Hyperparameters dataclass lacks it and raises TypeError on any model that has one.)"""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    from google.generativeai import operations
+
+    body = {
+        "display_name": "full",
+        "description": '{"description":"json blob as AI Studio writes it"}',
+        "base_model": BASE,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "top_k": 10,
+        "reader_project_numbers": ["1234567890123"],
+        "tuning_task": {
+            "hyperparameters": {"epoch_count": 1, "batch_size": 4, "learning_rate": 0.0005},
+            "training_data": {"examples": {"examples": DATA}},
+        },
+    }
+    endpoint = urlsplit(sdk_endpoint())
+    connection = http.client.HTTPConnection(endpoint.hostname or "127.0.0.1", endpoint.port, timeout=10)
+    connection.request("POST", "/v1beta/tunedModels?tunedModelId=full", body=json.dumps(body))
+    created = json.loads(connection.getresponse().read())
+    connection.close()
+
+    model = operations.get_operation(created["name"]).result(timeout=10)
+
+    assert [int(number) for number in model.reader_project_numbers] == [1234567890123]
+    assert (model.top_k, model.tuning_task.hyperparameters.learning_rate) == (10, 0.0005)
+    assert sdk.get_tuned_model("tunedModels/full").description.startswith('{"description"')
 
 
 def test_list_pages_through_next_page_token(sdk: Any) -> None:
