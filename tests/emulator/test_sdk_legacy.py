@@ -27,21 +27,18 @@ BASE = "models/gemini-1.5-flash-001-tuning"
 DATA = [{"text_input": str(n), "output": str(n + 1)} for n in range(15)]
 
 
-_ENDPOINT: list[str] = []
-
-
-def sdk_endpoint() -> str:
-    """The base URL the ``sdk`` fixture configured."""
-    return _ENDPOINT[-1]
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    """A fresh emulator in a thread (0.005 s per step); the SDK is blocking."""
+    with threaded_emulator(EmulatorSettings(step_seconds=2.0, time_scale=400.0)) as url:
+        yield url
 
 
 @pytest.fixture
-def sdk() -> Iterator[Any]:
-    """The SDK configured for a fresh emulator (0.005 s per step)."""
-    with threaded_emulator(EmulatorSettings(step_seconds=2.0, time_scale=400.0)) as url:
-        genai.configure(api_key="test-key", transport="rest", client_options={"api_endpoint": url})
-        _ENDPOINT.append(url)
-        yield genai
+def sdk(emulator_url: str) -> Any:
+    """The SDK configured for that emulator, as gemini-api.md §12.15 says."""
+    genai.configure(api_key="test-key", transport="rest", client_options={"api_endpoint": emulator_url})
+    return genai
 
 
 def test_create_wait_bar_result_get_list_update_delete(sdk: Any) -> None:
@@ -91,7 +88,7 @@ def test_operations_module_and_base_model(sdk: Any) -> None:
     assert "createTunedModel" in sdk.get_base_model(BASE).supported_generation_methods
 
 
-def test_strict_parsing_of_every_optional_field(sdk: Any) -> None:
+def test_strict_parsing_of_every_optional_field(sdk: Any, emulator_url: str) -> None:
     """A REST-created job using the optional fields (description, sampling, readers) parses strictly
     through the SDK's operations client once done.  (Not learningRateMultiplier: the SDK's own
     Hyperparameters dataclass lacks it and raises TypeError on any model that has one.)"""
@@ -114,7 +111,7 @@ def test_strict_parsing_of_every_optional_field(sdk: Any) -> None:
             "training_data": {"examples": {"examples": DATA}},
         },
     }
-    endpoint = urlsplit(sdk_endpoint())
+    endpoint = urlsplit(emulator_url)
     connection = http.client.HTTPConnection(endpoint.hostname or "127.0.0.1", endpoint.port, timeout=10)
     connection.request("POST", "/v1beta/tunedModels?tunedModelId=full", body=json.dumps(body))
     created = json.loads(connection.getresponse().read())
