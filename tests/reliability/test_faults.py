@@ -96,6 +96,12 @@ async def test_back_off_lives_in_the_row_and_a_restart_keeps_it(store: SqlStore,
     # The restarted scheduler waited for the saved time: the create went out after it, not at start.
     assert done.submitted_at is not None and done.started_at is not None
     assert done.started_at >= waiting.next_check_at
+    # Retries are not transitions: the failed create left no event, only the row's attempt count.
+    async with store._engine.connect() as conn:
+        moves = (await conn.exec_driver_sql("SELECT from_state, to_state FROM events ORDER BY id")).all()
+    assert [tuple(m) for m in moves] == [
+        (None, "queued"), ("queued", "submitting"), ("submitting", "running"), ("running", "succeeded"),
+    ]
 
 
 MALFORMED = {
