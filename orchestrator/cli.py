@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator import __version__
+from orchestrator.clock import Clock, SystemClock
 from orchestrator.config import Settings, load_settings, with_overrides
 from orchestrator.errors import OrchestratorError, SpecError
 from orchestrator.jobs import JobState
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 EXIT_USAGE = 2
+#: The time the commands measure ages and retention against (tests pin it).
+clock: Clock = SystemClock()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,7 +212,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([job_json(job) for job in jobs], indent=2))
         return 0
-    now = datetime.now(UTC)
+    now = clock.now()
     table = Table(box=None, header_style="bold", expand=True)
     for name in STATUS_COLUMNS:
         # One line per job: names and errors share the width left over and end in "…" when cut;
@@ -281,7 +284,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
             async with open_reader(settings.database) as reader:
                 job = await reader.resolve(args.job)
-            return await store.request_cancel(job.id, datetime.now(UTC))
+            return await store.request_cancel(job.id, clock.now())
         finally:
             await store.dispose()
 
@@ -347,12 +350,12 @@ def _prune(args: argparse.Namespace) -> int:
     async def prune() -> Any:
         store = SqlStore(create_engine(settings.database.path, settings.database.busy_timeout))
         try:
-            return await store.prune(args.older_than, datetime.now(UTC), dry_run=args.dry_run)
+            return await store.prune(args.older_than, clock.now(), dry_run=args.dry_run)
         finally:
             await store.dispose()
 
     result = asyncio.run(prune())
-    now = datetime.now(UTC)
+    now = clock.now()
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "older_than_seconds": args.older_than.total_seconds(),
                           "jobs": list(result.job_ids), "events": result.events, "snapshots": result.snapshots},

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import cli
+from orchestrator.clock import SystemClock
 from orchestrator.config import DatabaseSettings
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.store import NewJob, SqlStore, open_store
@@ -20,6 +22,20 @@ from orchestrator.store import NewJob, SqlStore, open_store
 #: The fixed "now" of the fixture database: every timestamp in it is relative to this.
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OWNER = "test-owner"
+
+
+class FixedClock(SystemClock):
+    """The wall clock stopped at :data:`NOW`, so ages and retention do not depend on the test's date."""
+
+    def now(self) -> datetime:
+        """Always :data:`NOW`."""
+        return NOW
+
+
+@pytest.fixture(autouse=True)
+def cli_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI measures ages and retention against :data:`NOW`."""
+    monkeypatch.setattr(cli, "clock", FixedClock())
 
 
 @dataclass(frozen=True)

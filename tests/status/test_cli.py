@@ -51,7 +51,7 @@ def test_status_prints_one_line_per_job_with_progress_loss_and_error(
     assert lines[0].split() == ["id", "state", "name", "progress", "steps", "loss", "age", "error"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {ids.succeeded, ids.running, ids.failed, ids.queued, ids.old_succeeded}
-    assert rows[ids.running].split()[1:8] == ["running", "sweep", "lr=0.01", "50%", "6/12", "0.8333", "0s"]
+    assert rows[ids.running].split()[1:8] == ["running", "sweep", "lr=0.01", "50%", "6/12", "0.8333", "2h"]
     assert rows[ids.running].rstrip().endswith("retrying: 503 UNAVAILABLE: The model is overloaded.")
     assert "100%" in rows[ids.succeeded] and "12/12" in rows[ids.succeeded] and "0.4167" in rows[ids.succeeded]
     assert "Request contains an invalid argument." in rows[ids.failed]
