@@ -171,6 +171,7 @@ class ChaosRun:
         self.log_path = root / "daemon.log"
         self.report = ChaosReport(config=asdict(config))
         self.dropped: list[str] = []
+        self.writers: set[asyncio.Task[None]] = set()
         self.pending_files: list[tuple[str, bytes]] = self._files()
 
     def _files(self) -> list[tuple[str, bytes]]:
@@ -224,6 +225,7 @@ class ChaosRun:
 
     async def _final_run(self) -> None:
         self._drop(len(self.pending_files))
+        await asyncio.gather(*self.writers)
         daemon = await self._start()
 
         async def done() -> bool:
@@ -262,11 +264,25 @@ class ChaosRun:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
     def _drop(self, count: int) -> None:
+        """Drop the next files: most atomically, every seventh by a slow writer straight into the inbox."""
         for name, data in self.pending_files[:count]:
-            drop_job_file(self.spool, name, data)
+            if len(self.dropped) % 7 == 3:
+                self.writers.add(asyncio.create_task(self._write_slowly(self.spool / INBOX / name, data)))
+            else:
+                drop_job_file(self.spool, name, data)
             self.dropped.append(name)
         del self.pending_files[:count]
         self.report.files_dropped = len(self.dropped)
+
+    @staticmethod
+    async def _write_slowly(path: Path, data: bytes) -> None:
+        """Half the file, a pause the daemon may claim (or be killed) in, then the rest."""
+        handle = await asyncio.to_thread(open, path, "wb")
+        with handle:
+            handle.write(data[: len(data) // 2])
+            handle.flush()
+            await asyncio.sleep(0.15)
+            handle.write(data[len(data) // 2 :])
 
     async def _cancel_one(self) -> None:
         """``orchestrator cancel`` on some unfinished job, as a user would, while the daemon runs."""
