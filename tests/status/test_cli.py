@@ -55,7 +55,7 @@ def test_status_prints_one_line_per_job_with_progress_loss_and_error(
     assert rows[ids.running].rstrip().endswith("retrying: 503 UNAVAILABLE: The model is overloaded.")
     assert "100%" in rows[ids.succeeded] and "12/12" in rows[ids.succeeded] and "0.4167" in rows[ids.succeeded]
     assert "Request contains an invalid argument." in rows[ids.failed]
-    assert "44d" in rows[ids.old_succeeded]
+    assert "45d" in rows[ids.old_succeeded]
 
 
 def test_status_filters_by_state_and_label(sample_db: Sample, capsys: pytest.CaptureFixture[str]) -> None:
