@@ -26,6 +26,7 @@ from orchestrator.errors import (
     ApiError,
     MalformedResponse,
     NotFound,
+    PermanentError,
     RateLimited,
     StaleWrite,
     TransientError,
@@ -447,8 +448,14 @@ class Scheduler:
             with contextlib.suppress(NotFound):
                 await self._api.delete_tuned_model(job.tuned_model_name)
             return
-        with contextlib.suppress(NotFound):  # gone already: the poll that follows says how it ended
+        try:
             await self._api.cancel_operation(name)
+        except NotFound:
+            pass  # gone already: the poll that follows says how it ended
+        except PermanentError as exc:
+            # e.g. FAILED_PRECONDITION for an operation that ended meanwhile: the job ends as the API
+            # says (the poll that follows reads it), never "failed" because a cancel was refused.
+            bound.warning("cancel_refused", http_status=exc.http_status, status=exc.status, message=exc.api_message)
 
     def _overdue_reason(self, job: Job) -> str | None:
         now = self._clock.now()

@@ -162,3 +162,19 @@ async def test_a_job_that_finishes_before_the_cancel_lands_ends_succeeded(
 
     assert done.state is JobState.SUCCEEDED
     assert (await emulator.remote_jobs())[job.tuned_model_name]["ending"] == "succeeded"
+
+
+async def test_a_refused_cancel_does_not_fail_the_job(
+    store: SqlStore, cli_store: SqlStore, emulator: Emulator
+) -> None:
+    """``:cancel`` answered 400 (as for an operation that ended meanwhile): the job ends as the API says."""
+    await emulator.faults({"kind": "http_error", "status": 400, "message": "Operation is done.",
+                           "routes": ["cancel_operation"]})
+    job = await add_job(store, tuning_task={**LONG["tuning_task"], "hyperparameters": {"epoch_count": 20}})
+    async with api_for(emulator.url) as api, running_scheduler(store, api):
+        await state_is(store, JobState.RUNNING)
+        await cli_store.request_cancel(job.id, SystemClock().now())
+        [done] = await until_terminal(store)
+
+    assert done.state is JobState.SUCCEEDED and done.cancel_sent_at is not None
+    assert (await emulator.remote_jobs())[job.tuned_model_name]["ending"] == "succeeded"
