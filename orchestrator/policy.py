@@ -41,6 +41,13 @@ def pause_delay(failures: int, *, base: float, cap: float, rng: random.Random) -
     return bound / 2 + rng.uniform(0, bound / 2)
 
 
+#: The final poll lands this many steps (a uniform draw) after the expected end: late enough that
+#: one poll usually finds the operation done, early enough to beat a 5-second loop on latency.
+END_MARGIN_STEPS = (0.5, 1.0)
+#: Jitter of the polls that are not aimed at an end (no progress yet, or the end is far off).
+CADENCE_JITTER = 0.1
+
+
 def next_poll_delay(
     *,
     total_steps: int | None,
@@ -50,19 +57,44 @@ def next_poll_delay(
     max_interval: float,
     rng: random.Random,
 ) -> float:
-    """Seconds until the next poll of a running operation.
+    """Seconds until the next poll of a running operation, always within ``[min_interval, max_interval]``.
 
-    With progress seen, the remaining steps times the observed seconds per step says when the job
-    should end; we poll then (so one poll usually sees it done), but never sooner than
-    ``min_interval`` nor later than ``max_interval``. Without progress yet, ``min_interval``.
-    A ±10% jitter keeps thousands of jobs from polling in lockstep.
+    The operation only changes when a step completes, so the poll that matters is the one just after
+    the last step. With progress seen, the observed seconds per step (counting the step under way as
+    half done) put the end ``remaining x seconds per step`` away:
+
+    - an end within ``max_interval`` is polled just after it, ``END_MARGIN_STEPS`` of a step late;
+    - an end a little further off, or one estimated from too few steps to hit, gets one more look
+      ``min_interval`` before it, so that the final poll is on time and not pushed past the end by
+      ``min_interval``;
+    - a far end is polled every ``max_interval`` (jittered down by up to ``CADENCE_JITTER``), which
+      keeps progress and the loss curve fresh and notices stalls.
+
+    Before any progress, polls back off from ``min_interval`` to ``max_interval`` as the wait grows
+    (half the time waited so far), jittered by ±``CADENCE_JITTER`` so that jobs created together
+    spread out.
     """
-    delay = min_interval
-    if total_steps and completed_steps > 0 and running_seconds > 0:
-        seconds_per_step = running_seconds / completed_steps
-        delay = (total_steps - completed_steps) * seconds_per_step
-    delay *= rng.uniform(0.9, 1.1)
-    return min(max(delay, min_interval), max(max_interval, min_interval))
+    low = min_interval
+    high = max(max_interval, min_interval)
+    if not total_steps or completed_steps <= 0 or running_seconds <= 0:
+        delay = max(low, min(high, running_seconds / 2)) * rng.uniform(1 - CADENCE_JITTER, 1 + CADENCE_JITTER)
+        return min(max(delay, low), high)
+    # The step under way is taken to be half done: the expected count at a random instant.
+    seconds_per_step = running_seconds / (completed_steps + 0.5)
+    remaining = max(0.0, total_steps - completed_steps - 0.5) * seconds_per_step
+    # How far off that end can be, not knowing where in its step the job really is.
+    uncertainty = 0.5 * seconds_per_step * remaining / running_seconds
+    target = remaining + rng.uniform(*END_MARGIN_STEPS) * seconds_per_step
+    refine = remaining - low - uncertainty
+    if target > high + low:
+        delay = high * rng.uniform(1 - CADENCE_JITTER, 1)
+    elif uncertainty > END_MARGIN_STEPS[0] * seconds_per_step and low <= refine <= high:
+        delay = refine  # too rough to aim at: one more look, far enough before the end for a final poll
+    elif target > high:
+        delay = target - low  # so that the next poll, ``low`` later, is the final one
+    else:
+        delay = target
+    return min(max(delay, low), high)
 
 
 #: ``google.rpc.Code`` names, for recording an operation's numeric error code in words.

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -33,7 +33,7 @@ from orchestrator.errors import (
     Unauthenticated,
 )
 from orchestrator.gemini import CANCELLED_CODE, OperationStatus, TuningApi
-from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
 from orchestrator.policy import (
     Outcome,
     Verdict,
@@ -50,6 +50,13 @@ log = structlog.get_logger(__name__)
 
 #: Longest the loop sleeps without looking at the database (a CLI cancel arrives this way).
 IDLE_WAKE_SECONDS = 1.0
+#: Shortest time between two claims, as a share of ``poll_min_interval`` and at most
+#: ``CLAIM_SPACING_MAX_SECONDS``: polls falling due within it share one claim transaction (with the
+#: defaults, at most 5 claims a second however many jobs run, instead of one per poll), and none is
+#: delayed by more than it.
+CLAIM_SPACING_SHARE = 0.02
+CLAIM_SPACING_MAX_SECONDS = 0.2
+_ALWAYS = datetime.max.replace(tzinfo=UTC)
 #: Longest pause after the database failed a tick, and how often such failures are logged.
 STORE_RETRY_CAP_SECONDS = 5.0
 STORE_LOG_INTERVAL_SECONDS = 60.0
@@ -116,6 +123,10 @@ class Scheduler:
         self._stepping: set[str] = set()
         self._steps_started = 0
         self.wake = asyncio.Event()
+        #: When the sleeping loop means to look at the database next; a step that schedules work
+        #: sooner wakes it (see ``_commit``).
+        self._look_at = clock.now()
+        self._claim_spacing = min(CLAIM_SPACING_MAX_SECONDS, CLAIM_SPACING_SHARE * settings.poll_min_interval)
         #: Monotonic time of the last loop iteration, for liveness checks.
         self.last_tick = clock.monotonic()
 
@@ -133,6 +144,7 @@ class Scheduler:
         while not stop.is_set():
             self.last_tick = self._clock.monotonic()
             self.wake.clear()
+            self._look_at = _ALWAYS  # until the loop sleeps, any step that schedules work wakes it
             try:
                 started = self._steps_started
                 if self._clock.monotonic() >= self._auth_paused_until:
@@ -172,9 +184,12 @@ class Scheduler:
             room = min(room, 1 - self._in_flight)
         if room <= 0:
             return
-        active = await self._store.count_remote_active()
-        queued_room = max(0, self._settings.max_active_jobs - active - self._claimed_queued)
-        jobs = await self._store.claim_due(self._owner, self._clock.now(), lease, room, queued_room)
+        now = self._clock.now()
+        queued_room = 0
+        if await self._store.queued_job_due(now):  # counting 10,000 running jobs on every tick is not free
+            active = await self._store.count_remote_active()
+            queued_room = max(0, self._settings.max_active_jobs - active - self._claimed_queued)
+        jobs = await self._store.claim_due(self._owner, now, lease, room, queued_room)
         for job in jobs:
             if job.id in self._stepping:
                 # Our own step still holds it: its lease ran out while it waited (a long 429 pause).
@@ -211,13 +226,21 @@ class Scheduler:
         return timeout
 
     async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
-        """Sleep ``seconds``, or until a step ends, new work arrives or ``stop``."""
+        """Sleep ``seconds``, or until a step needs the loop, new work arrives or ``stop``.
+
+        Never less than the claim spacing after the previous tick, so that a busy loop claims jobs
+        in batches instead of one transaction per job.
+        """
+        self._look_at = self._clock.now() + timedelta(seconds=seconds)
         waiters = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
+        spacing = self.last_tick + self._claim_spacing - self._clock.monotonic()
+        if spacing > 0 and not stop.is_set():
+            await self._clock.sleep(spacing)
 
     async def _step(self, job: Job) -> None:
         was_queued = job.state is JobState.QUEUED
@@ -244,8 +267,11 @@ class Scheduler:
             self._stepping.discard(job.id)
             if was_queued:
                 self._claimed_queued -= 1
+            # Work may be waiting for this slot (the loop stopped claiming when all were taken), or
+            # for the quota a queued job held, or for the end of a credentials probe.
+            if self._in_flight >= self._max_steps or was_queued or self._auth_failures:
+                self.wake.set()
             self._in_flight -= 1
-            self.wake.set()
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -525,4 +551,17 @@ class Scheduler:
         write = asyncio.ensure_future(self._store.commit_step(job, self._owner, self._clock.now(), **kwargs))
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
-        return await asyncio.shield(write)
+        committed = await asyncio.shield(write)
+        if kwargs.get("release", True):
+            self._wake_if_needed(committed)
+        return committed
+
+    def _wake_if_needed(self, job: Job) -> None:
+        """Wake the loop when a released job falls due before the loop means to look, or freed quota."""
+        due = job.next_check_at
+        if job.state in TERMINAL:
+            self.wake.set()
+        elif due is not None and due < self._look_at:
+            self._look_at = due
+            delay = (due - self._clock.now()).total_seconds()
+            asyncio.get_running_loop().call_later(max(0.0, delay), self.wake.set)

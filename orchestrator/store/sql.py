@@ -36,6 +36,7 @@ from orchestrator.store.schema import UtcDateTime, events, job_specs, jobs, meta
 log = structlog.get_logger(__name__)
 
 _DUE_STATES = (JobState.SUBMITTING, JobState.RUNNING, JobState.CANCELLING)
+_UNFINISHED = tuple(s for s in JobState if s not in TERMINAL)
 
 
 class DuplicateJob(OrchestratorError):
@@ -279,12 +280,25 @@ class SqlStore:
         return int(count or 0)
 
     async def next_due_at(self) -> datetime | None:
-        """The earliest next check of any unfinished job, to know how long the scheduler may sleep."""
+        """The earliest next check of any unfinished job, to know how long the scheduler may sleep.
+
+        The states are listed (``IN``), not excluded (``NOT IN``): that lets SQLite read the minimum
+        from ``ix_jobs_due`` per state (9 µs with 10,000 running jobs) instead of scanning it (1.5 ms),
+        on a query the loop makes on every tick.
+        """
         async with self._engine.connect() as conn:
             value: datetime | None = await conn.scalar(
-                select(func.min(jobs.c.next_check_at)).where(jobs.c.state.not_in([s.value for s in TERMINAL]))
+                select(func.min(jobs.c.next_check_at)).where(jobs.c.state.in_([s.value for s in _UNFINISHED]))
             )
         return value
+
+    async def queued_job_due(self, now: datetime) -> bool:
+        """Whether any queued job is due: only then is the active-job count worth counting (an index seek)."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(
+                select(jobs.c.id).where(jobs.c.state == JobState.QUEUED.value, jobs.c.next_check_at <= now).limit(1)
+            )
+        return found is not None
 
     async def request_body(self, job_id: str) -> dict[str, Any]:
         """The create request body recorded for the job."""
