@@ -132,6 +132,7 @@ def daemon_config(workdir: Path, emu: EmulatorProcess, jobs: int, poll_max: floa
 @dataclass
 class _Counters:
     lateness: list[float]
+    late_at: list[float]  #: when the polls more than a second late were made (to tell bursts from drift)
     polls: int = 0
     writes: int = 0
     since: float = 0.0
@@ -147,13 +148,16 @@ def _child_daemon(config: Path, report: Path) -> None:
     from orchestrator.scheduler import Scheduler
     from orchestrator.store.sql import SqlStore
 
-    counters = _Counters(lateness=[], since=time.time())
+    counters = _Counters(lateness=[], late_at=[], since=time.time())
     read_remote = Scheduler._read_remote
     write = SqlStore._write
 
     async def counted_read_remote(self: Scheduler, job: Any, *args: Any, **kwargs: Any) -> Any:
         if job.next_check_at is not None:
-            counters.lateness.append(time.time() - job.next_check_at.timestamp())
+            now = time.time()
+            counters.lateness.append(now - job.next_check_at.timestamp())
+            if counters.lateness[-1] > 1.0:
+                counters.late_at.append(now)
         counters.polls += 1
         return await read_remote(self, job, *args, **kwargs)
 
@@ -169,9 +173,9 @@ def _child_daemon(config: Path, report: Path) -> None:
     def dump(_signum: int, _frame: Any) -> None:
         now = time.time()
         data = {"since": counters.since, "until": now, "polls": counters.polls, "writes": counters.writes,
-                "lateness": counters.lateness, **self_usage()}
+                "lateness": counters.lateness, "late_at": counters.late_at, **self_usage()}
         report.write_text(json.dumps(data))
-        counters.lateness, counters.polls, counters.writes, counters.since = [], 0, 0, now
+        counters.lateness, counters.late_at, counters.polls, counters.writes, counters.since = [], [], 0, 0, now
 
     signal.signal(signal.SIGUSR1, dump)
     settings = load_settings(config)
@@ -303,6 +307,8 @@ def measure_window(daemon: DaemonChild, seconds: float, profile: Path | None = N
         "window_s": span, "polls": counters["polls"], "polls_per_s": counters["polls"] / span,
         "lateness_p50_s": percentile(lateness, 50), "lateness_p99_s": percentile(lateness, 99),
         "lateness_max_s": max(lateness) if lateness else float("nan"),
+        "polls_over_1s_late": len(counters["late_at"]),
+        "over_1s_late_at_s": sorted({round(t - counters["since"]) for t in counters["late_at"]}),
         "cpu_seconds": cpu, "cpu_ms_per_poll": 1000 * cpu / max(counters["polls"], 1),
         "cpu_share_of_core": cpu / span,
         "rss_mib": memory["VmRSS"] / 1024, "peak_rss_mib": memory["VmHWM"] / 1024,
