@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -111,13 +110,6 @@ def parse_rfc3339(text: str) -> float:
 def parse_db_time(text: str) -> float:
     """A status-database timestamp (naive UTC ISO text) → Unix time."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-
-def free_port() -> int:
-    """A free loopback TCP port (for processes that need one chosen up front)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- process accounting ------------------------------------------------------------------------------
