@@ -132,11 +132,39 @@ def new_job_id() -> str:
     return secrets.token_hex(6)
 
 
+@dataclass(slots=True)
+class _PendingStep:
+    """One ``commit_step`` waiting for the group commit."""
+
+    job: Job
+    owner: str
+    now: datetime
+    to: JobState | None
+    detail: Mapping[str, Any] | None
+    snapshots: Sequence[Snapshot]
+    changes: dict[str, Any]
+    done: asyncio.Future[Job]
+
+
+def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
+    """Give waiting steps the error (cancel them when there is none: the writer itself was cancelled)."""
+    for step in steps:
+        if step.done.done():
+            continue
+        if exc is None:
+            step.done.cancel()
+        else:
+            step.done.set_exception(exc)
+
+
 class SqlStore:
     """The daemon's side of the database: the writer."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        #: Steps waiting for the group commit, and the task that commits them (see ``commit_step``).
+        self._pending_steps: list[_PendingStep] = []
+        self._step_writer: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -144,7 +172,9 @@ class SqlStore:
             yield conn
 
     async def dispose(self) -> None:
-        """Close the connection."""
+        """Finish the steps being committed, then close the connection."""
+        if self._step_writer is not None:
+            await asyncio.gather(self._step_writer, return_exceptions=True)
         await self._engine.dispose()
 
     # -- installation -------------------------------------------------------------------------
@@ -348,33 +378,83 @@ class SqlStore:
                 changes.update(finished_at=now, next_check_at=None, cancel_requested=False)
         if release:
             changes.update(lease_owner=None, lease_expires_at=None)
+        step = _PendingStep(job, owner, now, to, detail, snapshots_seen, changes,
+                            asyncio.get_running_loop().create_future())
+        self._pending_steps.append(step)
+        if self._step_writer is None or self._step_writer.done():
+            self._step_writer = asyncio.create_task(self._write_steps())
+        return await step.done
+
+    async def _write_steps(self) -> None:
+        """Group commit: every step that arrived meanwhile goes into one transaction.
+
+        Steps that end together (10,000 running jobs: ~170 a second) share the transaction's fixed
+        cost (pool, ``BEGIN IMMEDIATE``, commit: ~1.2 ms of CPU through SQLAlchemy and aiosqlite)
+        instead of paying it each. Each step is still its own compare-and-set; each caller gets its
+        result only after the commit, so "committed before the side effect" holds as before. If the
+        transaction fails, its steps are retried one transaction each, so one bad step fails alone.
+        """
+        while self._pending_steps:
+            batch, self._pending_steps = self._pending_steps, []
+            try:
+                await self._write_batch(batch)
+            except asyncio.CancelledError:
+                _fail([*batch, *self._pending_steps])
+                self._pending_steps = []
+                raise
+            except Exception as exc:
+                if len(batch) == 1:
+                    _fail(batch, exc)
+                    continue
+                for step in batch:  # one failing step must not fail the others with it
+                    try:
+                        await self._write_batch([step])
+                    except Exception as alone:
+                        _fail([step], alone)
+
+    async def _write_batch(self, batch: list[_PendingStep]) -> None:
+        results: list[Job | StaleWrite] = []
         async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(jobs)
-                    .where(jobs.c.id == job.id, jobs.c.state == job.state.value, jobs.c.lease_owner == owner)
-                    .values(**changes)
-                    .returning(*jobs.c)
+            for step in batch:
+                results.append(await self._apply_step(conn, step))
+        for step, result in zip(batch, results, strict=True):
+            if step.done.done():
+                continue
+            if isinstance(result, StaleWrite):
+                step.done.set_exception(result)
+            else:
+                step.done.set_result(result)
+
+    @staticmethod
+    async def _apply_step(conn: AsyncConnection, step: _PendingStep) -> Job | StaleWrite:
+        """One step's writes inside the group's transaction; a lost compare-and-set writes nothing."""
+        job, to, now = step.job, step.to, step.now
+        row = (
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.state == job.state.value, jobs.c.lease_owner == step.owner)
+                .values(**step.changes)
+                .returning(*jobs.c)
+            )
+        ).one_or_none()
+        if row is None:
+            return StaleWrite(job.id, job.state.value, (to or job.state).value)
+        if step.snapshots:
+            await conn.execute(
+                sqlite_insert(snapshots).on_conflict_do_nothing(),
+                [
+                    {"job_id": job.id, "step": s.step, "epoch": s.epoch, "mean_loss": s.mean_loss,
+                     "compute_time": s.compute_time, "recorded_at": now}
+                    for s in step.snapshots
+                ],
+            )
+        if to is not None:
+            await conn.execute(
+                insert(events).values(
+                    job_id=job.id, at=now, from_state=job.state.value, to_state=to.value,
+                    detail=scrub(json.dumps(dict(step.detail or {}), default=str)),
                 )
-            ).one_or_none()
-            if row is None:
-                raise StaleWrite(job.id, job.state.value, (to or job.state).value)
-            if snapshots_seen:
-                await conn.execute(
-                    sqlite_insert(snapshots).on_conflict_do_nothing(),
-                    [
-                        {"job_id": job.id, "step": s.step, "epoch": s.epoch, "mean_loss": s.mean_loss,
-                         "compute_time": s.compute_time, "recorded_at": now}
-                        for s in snapshots_seen
-                    ],
-                )
-            if to is not None:
-                await conn.execute(
-                    insert(events).values(
-                        job_id=job.id, at=now, from_state=job.state.value, to_state=to.value,
-                        detail=scrub(json.dumps(dict(detail or {}), default=str)),
-                    )
-                )
+            )
         return job_from_row(row)
 
     async def recorded_steps(self, job_id: str) -> int:
