@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from orchestrator.demo import tutorial_job_bytes
 from orchestrator.intake import drop_job_file
 from orchestrator.jobs import JobState
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, wait_until
 from tests.corpus import good_job
 
 
@@ -41,7 +42,10 @@ async def test_bad_field_is_rejected_with_an_error_naming_it(daemon: RunningDaem
 
     [job] = await daemon.wait_for_jobs(1)
     rejected = daemon.settings.spool.path / "rejected"
-    report = json.loads((rejected / "too-long.json.error.json").read_text())
+    error_file = rejected / "too-long.json.error.json"
+    # A fresh invalid file may still be being written: the intake rejects it once it has settled.
+    await wait_until(lambda: asyncio.to_thread(error_file.exists), within=10)
+    report = json.loads(error_file.read_text())
 
     assert job.source_file == "fine.json" and job.state is JobState.SUCCEEDED
     assert (rejected / "too-long.json").exists()
