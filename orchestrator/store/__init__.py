@@ -12,9 +12,6 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
 from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.reader import JobDetail, StatusReader
@@ -34,7 +31,14 @@ __all__ = [
 
 
 def migrate(path: Path, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread)."""
+    """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread).
+
+    Alembic is imported here, not at module level: the read-only CLI commands never need it, and
+    it is a noticeable share of the daemon's start-up time.
+    """
+    from alembic import command
+    from alembic.config import Config
+
     path.parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
