@@ -19,11 +19,11 @@ from structlog.testing import capture_logs
 
 from orchestrator import intake as intake_module
 from orchestrator.clock import SystemClock
-from orchestrator.config import SpoolSettings
+from orchestrator.config import DatabaseSettings, SpoolSettings
 from orchestrator.intake import Intake, drop_job_file
 from orchestrator.jobs import JobState
-from orchestrator.store import migrate
-from orchestrator.store.sql import SqlStore, create_engine
+from orchestrator.store import open_store
+from orchestrator.store.sql import SqlStore
 from tests.corpus import BAD_JOB_FILES, good_job
 from tests.reliability.conftest import all_jobs
 
@@ -33,12 +33,8 @@ DEFAULT_LIMIT = BAD_JOB_FILES[0].max_bytes
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
     path = tmp_path / "orchestrator.db"
-    await asyncio.to_thread(migrate, path)
-    writer = SqlStore(create_engine(path, 0.3))
-    try:
+    async with open_store(DatabaseSettings(path=path, busy_timeout=0.3)) as writer:
         yield writer
-    finally:
-        await writer.dispose()
 
 
 def make_intake(store: SqlStore, root: Path, *, settle: float = 0.0, max_bytes: int = DEFAULT_LIMIT) -> Intake:

@@ -23,16 +23,16 @@ import pytest
 from aiohttp import web
 
 from orchestrator.clock import SystemClock
-from orchestrator.config import ApiSettings, SchedulerSettings
+from orchestrator.config import ApiSettings, DatabaseSettings, SchedulerSettings
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.gemini.auth import Auth, NoAuth
 from orchestrator.gemini.client import HttpTuningApi, open_tuning_api
 from orchestrator.jobs import TERMINAL, Job, derive_tuned_model_id
 from orchestrator.scheduler import Scheduler
 from orchestrator.spec import parse_job
-from orchestrator.store import migrate
+from orchestrator.store import open_store
 from orchestrator.store.schema import jobs as jobs_table
-from orchestrator.store.sql import NewJob, SqlStore, create_engine
+from orchestrator.store.sql import NewJob, SqlStore
 from tests.conftest import TEST_TIME_SCALE, wait_until
 from tests.corpus import good_job
 
@@ -139,12 +139,8 @@ async def proxy(emulator: Emulator) -> AsyncIterator[Proxy]:
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
     path = tmp_path / "orchestrator.db"
-    await asyncio.to_thread(migrate, path)
-    writer = SqlStore(create_engine(path, 5.0))
-    try:
+    async with open_store(DatabaseSettings(path=path, busy_timeout=5.0)) as writer:
         yield writer
-    finally:
-        await writer.dispose()
 
 
 async def add_job(store: SqlStore, index: int = 0, *, data: bytes | None = None, **overrides: Any) -> Job:

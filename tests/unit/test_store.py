@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sqlite3
 import time
@@ -12,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config import DatabaseSettings
 from orchestrator.errors import StaleWrite
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.logs import register_secret
-from orchestrator.store import migrate
-from orchestrator.store.sql import SqlStore, create_engine
+from orchestrator.store import open_store
+from orchestrator.store.sql import SqlStore
 from tests.reliability.conftest import add_job, all_jobs
 
 NOW = datetime.now(UTC) + timedelta(minutes=5)  # after every job added by the tests, so all are due
@@ -30,12 +30,8 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def store(path: Path) -> AsyncIterator[SqlStore]:
-    await asyncio.to_thread(migrate, path)
-    writer = SqlStore(create_engine(path, 5.0))
-    try:
+    async with open_store(DatabaseSettings(path=path, busy_timeout=5.0)) as writer:
         yield writer
-    finally:
-        await writer.dispose()
 
 
 async def claimed(store: SqlStore, owner: str = "me", index: int = 0) -> Job:
