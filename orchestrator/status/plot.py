@@ -35,11 +35,16 @@ def plot_loss(detail: JobDetail, output: Path) -> Path:
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axes = figure.add_subplot()
     axes.plot([s.step for s in snapshots], [s.mean_loss for s in snapshots], marker=".", linewidth=1.2)
+    last_step = snapshots[-1].step
     for index, epoch in epoch_starts(snapshots):
         boundary = snapshots[index].step - 0.5
         if index:
             axes.axvline(boundary, color="grey", linestyle=":", linewidth=0.8)
-        axes.text(boundary, 0.99, f" epoch {epoch}", transform=axes.get_xaxis_transform(), va="top", fontsize=8,
+        # An epoch that begins near the end (the API counts the last step into "epochs completed")
+        # is labelled to the left of its line, so the label stays inside the axes.
+        near_end = boundary > 0.9 * last_step
+        axes.text(boundary, 0.99, f"epoch {epoch} " if near_end else f" epoch {epoch}",
+                  transform=axes.get_xaxis_transform(), va="top", ha="right" if near_end else "left", fontsize=8,
                   color="grey", clip_on=True)
     axes.set_xlabel("step")
     axes.set_ylabel("mean loss")
