@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,15 @@ def request_body(job: dict[str, Any]) -> dict[str, Any]:
 # -- (b) and (c): run in a child process, report on themselves -----------------------------------------
 
 
+def _thread_per_job(jobs: list[dict[str, Any]], loop: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``loop(job)`` in one thread per job, as users of these approaches do, and wait for all."""
+    threads = [threading.Thread(target=loop, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def _watch_tutorial(url: str, jobs: list[dict[str, Any]], scale: float) -> dict[str, float]:
     """One thread per job: create, then ``sleep 5; GET /v1/{operation}`` until ``done``."""
     import requests
@@ -100,11 +110,7 @@ def _watch_tutorial(url: str, jobs: list[dict[str, Any]], scale: float) -> dict[
                 done = bool(http.get(f"{url}/v1/{operation}", timeout=60).json().get("done"))
             detected[job["id"]] = time.time()
 
-    threads = [threading.Thread(target=loop, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _thread_per_job(jobs, loop)
     return detected
 
 
@@ -127,11 +133,7 @@ def _watch_sdk(url: str, jobs: list[dict[str, Any]], scale: float) -> dict[str, 
         operation.result(timeout=None, polling=polling)
         detected[job["id"]] = time.time()
 
-    threads = [threading.Thread(target=loop, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _thread_per_job(jobs, loop)
     return detected
 
 
