@@ -111,7 +111,6 @@ class Scheduler:
         self._max_steps = max_concurrent_steps
         self._shutdown_grace = shutdown_grace
         self._steps: set[asyncio.Task[None]] = set()
-        self._in_flight = 0
         self._claimed_queued = 0
         self._auth_paused_until = 0.0
         self._auth_failures = 0
@@ -119,7 +118,8 @@ class Scheduler:
         self._store_failures = 0
         self._store_log = _EveryInterval(STORE_LOG_INTERVAL_SECONDS)
         self._writes: set[asyncio.Future[Job]] = set()
-        #: Jobs with a step of this process in flight (never two steps of one job at once).
+        #: Jobs with a step of this process in flight (never two steps of one job at once); its
+        #: size is the number of steps in flight.
         self._stepping: set[str] = set()
         self._steps_started = 0
         self.wake = asyncio.Event()
@@ -177,11 +177,11 @@ class Scheduler:
         return delay
 
     async def _claim_and_start(self, lease: timedelta) -> None:
-        room = self._max_steps - self._in_flight
+        room = self._max_steps - len(self._stepping)
         if self._auth_failures:
             # Credentials were refused: one probe step at a time until a request gets through, so
             # an expired key costs one request and one log line per pause, not one per job.
-            room = min(room, 1 - self._in_flight)
+            room = min(room, 1 - len(self._stepping))
         if room <= 0:
             return
         now = self._clock.now()
@@ -195,7 +195,6 @@ class Scheduler:
                 # Our own step still holds it: its lease ran out while it waited (a long 429 pause).
                 # One step per job at a time; the re-claim only renewed the lease.
                 continue
-            self._in_flight += 1
             if job.state is JobState.QUEUED:
                 self._claimed_queued += 1
             self._stepping.add(job.id)
@@ -216,7 +215,7 @@ class Scheduler:
         due = await self._store.next_due_at()
         if due is not None:
             timeout = min(timeout, max(0.0, (due - self._clock.now()).total_seconds()))
-        if self._in_flight >= self._max_steps:
+        if len(self._stepping) >= self._max_steps:
             return IDLE_WAKE_SECONDS
         paused = self._auth_paused_until - self._clock.monotonic()
         if paused > 0:  # jobs are due but may not be claimed yet: sleep through the pause
@@ -264,14 +263,13 @@ class Scheduler:
             # the step is retried; the error is logged once with its context.
             bound.exception("step_failed_unexpectedly", error=str(exc))
         finally:
+            # Work may be waiting for this slot (the loop stopped claiming when all were taken), or
+            # for the quota a queued job held, or for the end of a credentials probe.
+            if len(self._stepping) >= self._max_steps or was_queued or self._auth_failures:
+                self.wake.set()
             self._stepping.discard(job.id)
             if was_queued:
                 self._claimed_queued -= 1
-            # Work may be waiting for this slot (the loop stopped claiming when all were taken), or
-            # for the quota a queued job held, or for the end of a credentials probe.
-            if self._in_flight >= self._max_steps or was_queued or self._auth_failures:
-                self.wake.set()
-            self._in_flight -= 1
 
     # -- submitting ---------------------------------------------------------------------------
 
