@@ -287,11 +287,7 @@ class Scheduler:
             return
         except ApiError as exc:
             self._api_reachable()
-            await self._commit(job, to=JobState.FAILED, detail={"phase": "create", **exc.as_dict()},
-                               error_code=exc.http_status, error_status=exc.status or None,
-                               error_message=exc.api_message, attempts=0)
-            bound.warning("job_failed", phase="create", http_status=exc.http_status, status=exc.status,
-                          message=exc.api_message)
+            await self._fail_permanently(job, exc, "create", bound)
             return
         self._api_reachable()
         now = self._clock.now()
@@ -303,6 +299,14 @@ class Scheduler:
             next_check_at=now + timedelta(seconds=self._settings.poll_min_interval), soon_if_cancel_requested=True,
         )
         bound.info("job_running", operation=operation_name)
+
+    async def _fail_permanently(self, job: Job, exc: ApiError, phase: str, bound: Any) -> None:
+        """A request the API will never accept: the job fails with the API's status and words."""
+        await self._commit(job, to=JobState.FAILED, detail={"phase": phase, **exc.as_dict()},
+                           error_code=exc.http_status, error_status=exc.status or None,
+                           error_message=exc.api_message, attempts=0)
+        bound.warning("job_failed", phase=phase, http_status=exc.http_status, status=exc.status,
+                      message=exc.api_message)
 
     async def _adopt(self, job: Job) -> OperationStatus | None:
         """Find the operation of a tuned model we created earlier (whose response we never saw).
@@ -344,10 +348,7 @@ class Scheduler:
             await self._retry_later(job, exc, bound)
             return
         except ApiError as exc:
-            await self._commit(job, to=JobState.FAILED, detail={"phase": "poll", **exc.as_dict()},
-                               error_code=exc.http_status, error_status=exc.status or None,
-                               error_message=exc.api_message)
-            bound.warning("job_failed", phase="poll", http_status=exc.http_status, message=exc.api_message)
+            await self._fail_permanently(job, exc, "poll", bound)
             return
         self._api_reachable()
         now = self._clock.now()
