@@ -375,13 +375,11 @@ class Scheduler:
                 bound.debug("job_progress", step=job.completed_steps, total_steps=job.total_steps, loss=job.last_loss)
             return
         to, reason = self._terminal_state(job, verdict)
+        if to is not JobState.SUCCEEDED:
+            values.update(error_code=verdict.code, error_status=rpc_status_name(verdict.code), error_message=reason)
         await self._commit(
-            job, to=to, snapshots_seen=new, detail={"outcome": verdict.outcome.value, "code": verdict.code,
-                                                     "message": reason},
-            error_code=verdict.code if to is not JobState.SUCCEEDED else None,
-            error_status=rpc_status_name(verdict.code) if to is not JobState.SUCCEEDED else None,
-            error_message=reason if to is not JobState.SUCCEEDED else None,
-            **values,
+            job, to=to, snapshots_seen=new,
+            detail={"outcome": verdict.outcome.value, "code": verdict.code, "message": reason}, **values,
         )
         bound.info(f"job_{to.value}", code=verdict.code, message=reason, steps=values.get("completed_steps"))
         if to is JobState.CANCELLED and self._settings.delete_cancelled_models:
