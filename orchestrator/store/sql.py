@@ -457,12 +457,6 @@ class SqlStore:
             )
         return job_from_row(row)
 
-    async def recorded_steps(self, job_id: str) -> int:
-        """The highest snapshot step recorded for the job (0 if none): polls skip what is stored."""
-        async with self._engine.connect() as conn:
-            value = await conn.scalar(select(func.max(snapshots.c.step)).where(snapshots.c.job_id == job_id))
-        return int(value or 0)
-
     # -- users (CLI) --------------------------------------------------------------------------
 
     async def request_cancel(self, job_id: str, now: datetime) -> Job:
