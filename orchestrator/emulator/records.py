@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from orchestrator.emulator.schema import ENUMS
-from orchestrator.emulator.training import Ending, Run
+from orchestrator.emulator.training import Ending, Run, epoch_of
 from orchestrator.emulator.validation import CreateSpec
 from orchestrator.emulator.wire import dumps, f32, timestamp
 
@@ -164,7 +164,7 @@ class TunedModelRecord:
         run, batch, examples = self.run, self.spec.batch_size, len(self.spec.examples)
         snaps, offsets, wall = self._snaps, self._offsets, clock.wall
         for step in range(first, last + 1):
-            epoch = step * batch // examples
+            epoch = epoch_of(step, batch, examples)
             epoch_text = f',"epoch":{epoch}' if epoch else ""
             finished, mean_loss = run.snapshot(step)
             compute = timestamp(wall(finished), 9)
