@@ -271,14 +271,13 @@ def _show(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     from orchestrator.store import SqlStore
-    from orchestrator.store.sql import create_engine
 
     settings = _settings(args)
 
     async def cancel() -> Any:
         if not settings.database.path.exists():
             raise FileNotFoundError(f"no status database at {settings.database.path}")
-        store = SqlStore(create_engine(settings.database.path, settings.database.busy_timeout))
+        store = SqlStore(settings.database.path, settings.database.busy_timeout)
         try:
             from orchestrator.store import open_reader
 
@@ -341,14 +340,13 @@ def _duration(text: str) -> timedelta:
 def _prune(args: argparse.Namespace) -> int:
     from orchestrator.report import age
     from orchestrator.store import SqlStore
-    from orchestrator.store.sql import create_engine
 
     settings = _settings(args)
     if not settings.database.path.exists():
         raise FileNotFoundError(f"no status database at {settings.database.path}")
 
     async def prune() -> Any:
-        store = SqlStore(create_engine(settings.database.path, settings.database.busy_timeout))
+        store = SqlStore(settings.database.path, settings.database.busy_timeout)
         try:
             return await store.prune(args.older_than, clock.now(), dry_run=args.dry_run)
         finally:

@@ -184,12 +184,8 @@ class Scheduler:
             room = min(room, 1 - len(self._stepping))
         if room <= 0:
             return
-        now = self._clock.now()
-        queued_room = 0
-        if await self._store.queued_job_due(now):  # counting 10,000 running jobs on every tick is not free
-            active = await self._store.count_remote_active()
-            queued_room = max(0, self._settings.max_active_jobs - active - self._claimed_queued)
-        jobs = await self._store.claim_due(self._owner, now, lease, room, queued_room)
+        active_cap = self._settings.max_active_jobs - self._claimed_queued
+        jobs = await self._store.claim_due(self._owner, self._clock.now(), lease, room, active_cap)
         for job in jobs:
             if job.id in self._stepping:
                 # Our own step still holds it: its lease ran out while it waited (a long 429 pause).

@@ -7,9 +7,10 @@ bounded in time and end as soon as the awaited condition holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from orchestrator.config import Settings
 from orchestrator.daemon import run_daemon
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import TERMINAL, Job
-from orchestrator.store import DatabaseNotReady, JobDetail, open_reader
+from orchestrator.store import DatabaseNotReady, JobDetail, SqlStore, open_reader
 
 #: Emulator speed for tests: 2 s simulated steps at 40x speed, so 50 ms of real time per step.
 TEST_TIME_SCALE = 40.0
@@ -82,6 +83,11 @@ class RunningDaemon:
         """The full record of one job."""
         async with open_reader(self.settings.database) as reader:
             return await reader.detail(ref)
+
+
+async def sql_rows(store: SqlStore, sql: str) -> Sequence[Any]:
+    """The rows of one SQL query, read through the store's own writer connection."""
+    return await store._db.run(lambda conn: conn.exec_driver_sql(sql).all())
 
 
 async def wait_until(condition: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.05) -> None:

@@ -12,15 +12,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.config import DatabaseSettings
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.status.metrics import Metrics
 from orchestrator.store import NewJob, SqlStore, migrate
-from orchestrator.store.sql import create_engine
 
 _POLLED = frozenset({JobState.RUNNING, JobState.CANCELLING})
 
@@ -28,8 +26,8 @@ _POLLED = frozenset({JobState.RUNNING, JobState.CANCELLING})
 class ObservedStore(SqlStore):
     """``SqlStore`` plus a last-write stamp and metrics; ``monotonic`` is the daemon clock's."""
 
-    def __init__(self, engine: AsyncEngine, metrics: Metrics, monotonic: Callable[[], float]) -> None:
-        super().__init__(engine)
+    def __init__(self, path: Path, busy_timeout: float, metrics: Metrics, monotonic: Callable[[], float]) -> None:
+        super().__init__(path, busy_timeout)
         self._metrics = metrics
         self._monotonic = monotonic
         #: Monotonic time of the last committed write (the start-up time until the first one).
@@ -41,9 +39,9 @@ class ObservedStore(SqlStore):
         self.last_write = self._monotonic()
         return job
 
-    async def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, queued_limit: int) -> list[Job]:
+    async def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, active_cap: int) -> list[Job]:
         """See :meth:`SqlStore.claim_due`; also observes each claimed poll's lateness."""
-        claimed = await super().claim_due(owner, now, lease, limit, queued_limit)
+        claimed = await super().claim_due(owner, now, lease, limit, active_cap)
         self.last_write = self._monotonic()
         for job in claimed:
             if job.state in _POLLED and job.next_check_at is not None:
@@ -66,7 +64,7 @@ async def open_observed_store(
 ) -> AsyncIterator[ObservedStore]:
     """Like :func:`orchestrator.store.open_store` (migrations first), returning an observed store."""
     await asyncio.to_thread(migrate, settings.path)
-    store = ObservedStore(create_engine(settings.path, settings.busy_timeout), metrics, monotonic)
+    store = ObservedStore(settings.path, settings.busy_timeout, metrics, monotonic)
     try:
         yield store
     finally:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
+from orchestrator.store.connection import reader_engine
 from orchestrator.store.reader import JobDetail, StatusReader
-from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore, create_engine
+from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
 __all__ = [
     "DatabaseNotReady",
@@ -50,7 +51,7 @@ def migrate(path: Path, revision: str = "head") -> None:
 async def open_store(settings: DatabaseSettings) -> AsyncIterator[SqlStore]:
     """The migrated database's writer."""
     await asyncio.to_thread(migrate, settings.path)
-    store = SqlStore(create_engine(settings.path, settings.busy_timeout))
+    store = SqlStore(settings.path, settings.busy_timeout)
     try:
         yield store
     finally:
@@ -66,7 +67,7 @@ async def open_reader(settings: DatabaseSettings) -> AsyncIterator[StatusReader]
     """A read-only view of the database; fails clearly when the daemon has not created it yet."""
     if not settings.path.exists():
         raise DatabaseNotReady(f"no status database at {settings.path} (has the daemon run yet?)")
-    engine = create_engine(settings.path, settings.busy_timeout, read_only=True)
+    engine = reader_engine(settings.path, settings.busy_timeout)
     try:
         reader = StatusReader(engine)
         if not await reader.has_schema():

@@ -1,9 +1,10 @@
-"""SqlStore: the status database on SQLite through SQLAlchemy's async engine.
+"""SqlStore: the daemon's side of the status database, the one writer.
 
 The rules it keeps (DESIGN.md, "SQLite"): WAL so readers never block the writer; synchronous=FULL so
-a committed tuned-model id survives a power cut; one writer connection; ``BEGIN IMMEDIATE`` so a
-write transaction takes the lock up front instead of failing half-way; a busy timeout; and no
-transaction is ever held across an HTTP call (each method is one short transaction).
+a committed tuned-model id survives a power cut; one writer connection, used from one thread
+(:class:`~orchestrator.store.connection.WriterThread`); ``BEGIN IMMEDIATE`` so a write transaction
+takes the lock up front instead of failing half-way; a busy timeout; and no transaction is ever held
+across an HTTP call (each method is one short transaction).
 
 Every job write is a compare-and-set on (id, state, lease owner): a stale actor's write matches no
 row and raises :class:`StaleWrite` instead of being applied.
@@ -14,23 +15,22 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, event, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from orchestrator.errors import OrchestratorError, StaleWrite
 from orchestrator.jobs import REMOTE_ACTIVE, TERMINAL, Job, JobState, Snapshot, can_transition
 from orchestrator.logs import scrub
+from orchestrator.store.connection import WriterThread
 from orchestrator.store.schema import UtcDateTime, events, job_specs, jobs, meta, snapshots
 
 log = structlog.get_logger(__name__)
@@ -78,47 +78,6 @@ class PruneResult:
     snapshots: int
 
 
-def sqlite_url(path: Path, *, read_only: bool = False) -> str:
-    """The SQLAlchemy URL of the database file; read-only opens it with ``mode=ro``."""
-    if read_only:
-        return f"sqlite+aiosqlite:///file:{path.resolve()}?mode=ro&uri=true"
-    return f"sqlite+aiosqlite:///{path.resolve()}"
-
-
-def _configure_connection(engine: AsyncEngine, busy_timeout: float, *, read_only: bool) -> None:
-    """Pragmas on every new connection, and ``BEGIN IMMEDIATE`` for writers.
-
-    The driver's own transaction handling is switched off (``isolation_level = None``) so that the
-    ``begin`` hook below decides how a transaction starts.
-    """
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        if not read_only:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = FULL")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def create_engine(path: Path, busy_timeout: float, *, read_only: bool = False) -> AsyncEngine:
-    """An engine with the pragmas above; a writer engine holds exactly one connection."""
-    engine = create_async_engine(
-        sqlite_url(path, read_only=read_only),
-        pool_size=1 if not read_only else 2,
-        max_overflow=0,
-    )
-    _configure_connection(engine, busy_timeout, read_only=read_only)
-    return engine
-
-
 def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
     """A :class:`Job` from a ``jobs`` row."""
     values = dict(row._mapping) if isinstance(row, Row) else dict(row)
@@ -143,6 +102,7 @@ class _PendingStep:
     detail: Mapping[str, Any] | None
     snapshots: Sequence[Snapshot]
     changes: dict[str, Any]
+    soon_if_cancel_requested: bool
     done: asyncio.Future[Job]
 
 
@@ -157,43 +117,99 @@ def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
             step.done.set_exception(exc)
 
 
-class SqlStore:
-    """The daemon's side of the database: the writer."""
+# Statements of the hot path, built once: building and cache-keying a statement per call cost more
+# than executing it. Values are bound by name: ``v_`` for the values set, ``w_`` for the conditions.
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+_CLAIM_FREE = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < bindparam("now"))
+_CLAIM_ACTIVE = (
+    select(jobs.c.id)
+    .where(jobs.c.state.in_([s.value for s in _DUE_STATES]), jobs.c.next_check_at <= bindparam("now"), _CLAIM_FREE)
+    .order_by(jobs.c.next_check_at)
+    .limit(bindparam("limit"))
+)
+_CLAIM_QUEUED = (
+    select(jobs.c.id)
+    .where(jobs.c.state == JobState.QUEUED.value, jobs.c.next_check_at <= bindparam("now"), _CLAIM_FREE)
+    .order_by(jobs.c.priority.desc(), jobs.c.created_at, jobs.c.id)
+    .limit(bindparam("limit"))
+)
+_QUEUED_DUE = (
+    select(jobs.c.id).where(jobs.c.state == JobState.QUEUED.value, jobs.c.next_check_at <= bindparam("now")).limit(1)
+)
+_COUNT_REMOTE_ACTIVE = select(func.count()).select_from(jobs).where(
+    jobs.c.state.in_([s.value for s in REMOTE_ACTIVE])
+)
+_LEASE = (
+    update(jobs)
+    .where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_owner=bindparam("v_owner"), lease_expires_at=bindparam("v_expires", type_=UtcDateTime()))
+    .returning(*jobs.c)
+)
+# The states are listed (``IN``), not excluded (``NOT IN``): that lets SQLite read the minimum from
+# ``ix_jobs_due`` per state (9 µs with 10,000 running jobs) instead of scanning it (1.5 ms).
+_NEXT_DUE = select(func.min(jobs.c.next_check_at)).where(jobs.c.state.in_([s.value for s in _UNFINISHED]))
+_INSERT_SNAPSHOTS = sqlite_insert(snapshots).on_conflict_do_nothing()
+_INSERT_EVENT = insert(events)
+
+
+@lru_cache(maxsize=256)
+def _step_update(columns: tuple[str, ...], soon_if_cancel_requested: bool) -> Update:
+    """The compare-and-set UPDATE of a step that sets ``columns``: one per distinct set, built once.
+
+    With ``soon_if_cancel_requested`` the next check is ``now`` when a user's cancel arrived while the
+    step was under way: the flag is set by another connection, so only the UPDATE itself can see it.
+    """
+    values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=jobs.c[name].type) for name in columns}
+    if soon_if_cancel_requested:
+        values["next_check_at"] = case(
+            (jobs.c.cancel_requested, bindparam("w_now", type_=jobs.c.next_check_at.type)),
+            else_=values["next_check_at"],
+        )
+    return (
+        update(jobs)
+        .where(jobs.c.id == bindparam("w_id"), jobs.c.state == bindparam("w_state"),
+               jobs.c.lease_owner == bindparam("w_owner"))
+        .values(values)
+        .returning(*jobs.c)
+    )
+
+
+class SqlStore:
+    """The daemon's side of the database: the writer. ``open_store`` builds it after the migrations."""
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self._db = WriterThread(path, busy_timeout)
         #: Steps waiting for the group commit, and the task that commits them (see ``commit_step``).
         self._pending_steps: list[_PendingStep] = []
         self._step_writer: asyncio.Task[None] | None = None
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.begin() as conn:
-            yield conn
 
     async def dispose(self) -> None:
         """Finish the steps being committed, then close the connection."""
         if self._step_writer is not None:
             await asyncio.gather(self._step_writer, return_exceptions=True)
-        await self._engine.dispose()
+        await self._db.close()
 
     # -- installation -------------------------------------------------------------------------
 
     async def get_or_set_meta(self, key: str, default: str) -> str:
         """The value stored under ``key``, storing ``default`` first if there is none."""
-        async with self._write() as conn:
-            await conn.execute(sqlite_insert(meta).values(key=key, value=default).on_conflict_do_nothing())
-            value = await conn.scalar(select(meta.c.value).where(meta.c.key == key))
-        assert value is not None
-        return str(value)
+
+        def work(conn: Connection) -> str:
+            conn.execute(sqlite_insert(meta).values(key=key, value=default).on_conflict_do_nothing())
+            return str(conn.scalar(select(meta.c.value).where(meta.c.key == key)))
+
+        return await self._db.run(work)
 
     async def release_all_leases(self) -> int:
         """Forget every lease: called at start-up while we hold the daemon lock, so they are stale."""
-        async with self._write() as conn:
-            result = await conn.execute(
+
+        def work(conn: Connection) -> int:
+            result = conn.execute(
                 update(jobs).where(jobs.c.lease_owner.is_not(None)).values(lease_owner=None, lease_expires_at=None)
             )
-        return int(result.rowcount or 0)
+            return int(result.rowcount or 0)
+
+        return await self._db.run(work)
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -202,138 +218,58 @@ class SqlStore:
 
         Raises :class:`DuplicateJob` when the idempotency key or the tuned-model id is taken.
         """
-        job_id = new_job_id()
-        async with self._write() as conn:
-            for column, value, what in (
-                (jobs.c.job_key, new.job_key, "job key"),
-                (jobs.c.tuned_model_id, new.tuned_model_id, "tuned model id"),
-            ):
-                existing = await conn.scalar(select(jobs.c.id).where(column == value))
-                if existing is not None:
-                    raise DuplicateJob(what, value, existing)
-            row = (
-                await conn.execute(
-                    insert(jobs)
-                    .values(
-                        id=job_id,
-                        job_key=new.job_key,
-                        state=JobState.QUEUED.value,
-                        priority=new.priority,
-                        display_name=new.display_name,
-                        base_model=new.base_model,
-                        tuned_model_id=new.tuned_model_id,
-                        labels=json.dumps(dict(new.labels), sort_keys=True),
-                        source_file=new.source_file,
-                        intake_id=new.intake_id,
-                        total_steps=new.total_steps,
-                        max_run_time=new.max_run_time,
-                        stall_timeout=new.stall_timeout,
-                        next_check_at=now,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(*jobs.c)
-                )
-            ).one()
-            await conn.execute(
-                insert(job_specs).values(
-                    job_id=job_id,
-                    body=json.dumps(new.body, ensure_ascii=False, separators=(",", ":")),
-                    example_count=new.example_count,
-                    file_sha256=new.file_sha256,
-                    file_bytes=new.file_bytes,
-                )
-            )
-            await conn.execute(
-                insert(events).values(
-                    job_id=job_id, at=now, from_state=None, to_state=JobState.QUEUED.value,
-                    detail=json.dumps({"source_file": new.source_file}),
-                )
-            )
-        return job_from_row(row)
+        return await self._db.run(lambda conn: _insert_job(conn, new, now))
 
     async def job_by_intake_id(self, intake_id: str) -> Job | None:
         """The job an intake claim recorded, if it got that far (for finishing a crashed intake)."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(jobs).where(jobs.c.intake_id == intake_id))).one_or_none()
-        return None if row is None else job_from_row(row)
+
+        def work(conn: Connection) -> Job | None:
+            row = conn.execute(select(jobs).where(jobs.c.intake_id == intake_id)).one_or_none()
+            return None if row is None else job_from_row(row)
+
+        return await self._db.run(work)
 
     # -- scheduler ----------------------------------------------------------------------------
 
-    async def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, queued_limit: int) -> list[Job]:
-        """Lease up to ``limit`` jobs whose next check is due, at most ``queued_limit`` of them queued.
+    async def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, active_cap: int) -> list[Job]:
+        """Lease up to ``limit`` jobs whose next check is due; queued ones only within ``active_cap``.
 
-        Queued jobs are taken by priority, then age; the cap on them is how the active-job limit is
-        kept. A job leased by someone else is skipped until the lease expires.
+        ``active_cap`` is how many jobs may hold a remote tuning job once the claimed queued jobs are
+        submitted: the active-job limit. Queued jobs are taken by priority, then age; counting the
+        active jobs (a scan of 10,000 running rows) happens only when a queued job is due at all.
+        A job leased by someone else is skipped until the lease expires. One transaction.
         """
-        free = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < now)
-        due = and_(jobs.c.next_check_at <= now, free)
-        async with self._write() as conn:
-            active_ids = (
-                await conn.execute(
-                    select(jobs.c.id)
-                    .where(jobs.c.state.in_([s.value for s in _DUE_STATES]), due)
-                    .order_by(jobs.c.next_check_at)
-                    .limit(limit)
-                )
-            ).scalars().all()
+
+        def work(conn: Connection) -> list[Job]:
+            active_ids = conn.execute(_CLAIM_ACTIVE, {"now": now, "limit": limit}).scalars().all()
             queued_ids: Sequence[str] = []
-            room = min(queued_limit, limit - len(active_ids))
-            if room > 0:
-                queued_ids = (
-                    await conn.execute(
-                        select(jobs.c.id)
-                        .where(jobs.c.state == JobState.QUEUED.value, due)
-                        .order_by(jobs.c.priority.desc(), jobs.c.created_at, jobs.c.id)
-                        .limit(room)
-                    )
-                ).scalars().all()
+            room = limit - len(active_ids)
+            if room > 0 and conn.scalar(_QUEUED_DUE, {"now": now}) is not None:
+                room = min(room, active_cap - int(conn.scalar(_COUNT_REMOTE_ACTIVE) or 0))
+                if room > 0:
+                    queued_ids = conn.execute(_CLAIM_QUEUED, {"now": now, "limit": room}).scalars().all()
             ids = [*active_ids, *queued_ids]
             if not ids:
                 return []
-            rows = (
-                await conn.execute(
-                    update(jobs)
-                    .where(jobs.c.id.in_(ids))
-                    .values(lease_owner=owner, lease_expires_at=now + lease)
-                    .returning(*jobs.c)
-                )
-            ).all()
-        return [job_from_row(r) for r in rows]
+            rows = conn.execute(_LEASE, {"ids": ids, "v_owner": owner, "v_expires": now + lease}).all()
+            return [job_from_row(r) for r in rows]
 
-    async def count_remote_active(self) -> int:
-        """Jobs that hold (or may hold) a remote tuning job: the active-job cap counts these."""
-        async with self._engine.connect() as conn:
-            count = await conn.scalar(
-                select(func.count()).select_from(jobs).where(jobs.c.state.in_([s.value for s in REMOTE_ACTIVE]))
-            )
-        return int(count or 0)
+        return await self._db.run(work)
 
     async def next_due_at(self) -> datetime | None:
-        """The earliest next check of any unfinished job, to know how long the scheduler may sleep.
+        """The earliest next check of any unfinished job, to know how long the scheduler may sleep."""
 
-        The states are listed (``IN``), not excluded (``NOT IN``): that lets SQLite read the minimum
-        from ``ix_jobs_due`` per state (9 µs with 10,000 running jobs) instead of scanning it (1.5 ms),
-        on a query the loop makes on every tick.
-        """
-        async with self._engine.connect() as conn:
-            value: datetime | None = await conn.scalar(
-                select(func.min(jobs.c.next_check_at)).where(jobs.c.state.in_([s.value for s in _UNFINISHED]))
-            )
-        return value
+        def work(conn: Connection) -> datetime | None:
+            value: datetime | None = conn.scalar(_NEXT_DUE)
+            return value
 
-    async def queued_job_due(self, now: datetime) -> bool:
-        """Whether any queued job is due: only then is the active-job count worth counting (an index seek)."""
-        async with self._engine.connect() as conn:
-            found = await conn.scalar(
-                select(jobs.c.id).where(jobs.c.state == JobState.QUEUED.value, jobs.c.next_check_at <= now).limit(1)
-            )
-        return found is not None
+        return await self._db.run(work)
 
     async def request_body(self, job_id: str) -> dict[str, Any]:
         """The create request body recorded for the job."""
-        async with self._engine.connect() as conn:
-            body = await conn.scalar(select(job_specs.c.body).where(job_specs.c.job_id == job_id))
+        body = await self._db.run(
+            lambda conn: conn.scalar(select(job_specs.c.body).where(job_specs.c.job_id == job_id))
+        )
         if body is None:
             raise OrchestratorError(f"job {job_id} has no recorded spec")
         result: dict[str, Any] = json.loads(body)
@@ -360,18 +296,13 @@ class SqlStore:
         secrets on the way in, so no credential reaches the database (promise 7).
 
         ``soon_if_cancel_requested`` makes the row due at once when a user's cancel arrived while
-        this step was under way: the flag is set by another connection, so only the UPDATE itself
-        can see it, and without this the step's own next poll time would delay the cancel.
+        this step was under way (see ``_step_update``); without it the step's own next poll time
+        would delay the cancel.
         """
         if to is not None and not can_transition(job.state, to):
             raise StaleWrite(job.id, job.state.value, to.value)
         changes: dict[str, Any] = {k: scrub(v) if isinstance(v, str) else v for k, v in values.items()}
         changes["updated_at"] = now
-        if soon_if_cancel_requested and changes.get("next_check_at") is not None:
-            changes["next_check_at"] = case(
-                (jobs.c.cancel_requested, literal(now, UtcDateTime())),
-                else_=literal(changes["next_check_at"], UtcDateTime()),
-            )
         if to is not None:
             changes["state"] = to.value
             if to in TERMINAL:
@@ -379,6 +310,7 @@ class SqlStore:
         if release:
             changes.update(lease_owner=None, lease_expires_at=None)
         step = _PendingStep(job, owner, now, to, detail, snapshots_seen, changes,
+                            soon_if_cancel_requested and changes.get("next_check_at") is not None,
                             asyncio.get_running_loop().create_future())
         self._pending_steps.append(step)
         if self._step_writer is None or self._step_writer.done():
@@ -389,10 +321,10 @@ class SqlStore:
         """Group commit: every step that arrived meanwhile goes into one transaction.
 
         Steps that end together (10,000 running jobs: ~170 a second) share the transaction's fixed
-        cost (pool, ``BEGIN IMMEDIATE``, commit: ~1.2 ms of CPU through SQLAlchemy and aiosqlite)
-        instead of paying it each. Each step is still its own compare-and-set; each caller gets its
-        result only after the commit, so "committed before the side effect" holds as before. If the
-        transaction fails, its steps are retried one transaction each, so one bad step fails alone.
+        cost (the hop to the writer thread, ``BEGIN IMMEDIATE``, the fsync'ed commit) instead of
+        paying it each. Each step is still its own compare-and-set; each caller gets its result only
+        after the commit, so "committed before the side effect" holds. If the transaction fails, its
+        steps are retried one transaction each, so one bad step fails alone.
         """
         while self._pending_steps:
             batch, self._pending_steps = self._pending_steps, []
@@ -413,10 +345,7 @@ class SqlStore:
                         _fail([step], alone)
 
     async def _write_batch(self, batch: list[_PendingStep]) -> None:
-        results: list[Job | StaleWrite] = []
-        async with self._write() as conn:
-            for step in batch:
-                results.append(await self._apply_step(conn, step))
+        results = await self._db.run(lambda conn: [_apply_step(conn, step) for step in batch])
         for step, result in zip(batch, results, strict=True):
             if step.done.done():
                 continue
@@ -424,38 +353,6 @@ class SqlStore:
                 step.done.set_exception(result)
             else:
                 step.done.set_result(result)
-
-    @staticmethod
-    async def _apply_step(conn: AsyncConnection, step: _PendingStep) -> Job | StaleWrite:
-        """One step's writes inside the group's transaction; a lost compare-and-set writes nothing."""
-        job, to, now = step.job, step.to, step.now
-        row = (
-            await conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id, jobs.c.state == job.state.value, jobs.c.lease_owner == step.owner)
-                .values(**step.changes)
-                .returning(*jobs.c)
-            )
-        ).one_or_none()
-        if row is None:
-            return StaleWrite(job.id, job.state.value, (to or job.state).value)
-        if step.snapshots:
-            await conn.execute(
-                sqlite_insert(snapshots).on_conflict_do_nothing(),
-                [
-                    {"job_id": job.id, "step": s.step, "epoch": s.epoch, "mean_loss": s.mean_loss,
-                     "compute_time": s.compute_time, "recorded_at": now}
-                    for s in step.snapshots
-                ],
-            )
-        if to is not None:
-            await conn.execute(
-                insert(events).values(
-                    job_id=job.id, at=now, from_state=job.state.value, to_state=to.value,
-                    detail=scrub(json.dumps(dict(step.detail or {}), default=str)),
-                )
-            )
-        return job_from_row(row)
 
     # -- users (CLI) --------------------------------------------------------------------------
 
@@ -467,8 +364,9 @@ class SqlStore:
         the ``cancel_requested`` flag and are looked at now; the scheduler sends ``:cancel`` once
         the operation exists.
         """
-        async with self._write() as conn:
-            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).one_or_none()
+
+        def work(conn: Connection) -> Job:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
             if row is None:
                 raise OrchestratorError(f"no job {job_id}")
             job = job_from_row(row)
@@ -484,19 +382,17 @@ class SqlStore:
                 changes = {"cancel_requested": True, "next_check_at": now}
                 to_state = job.state.value
             changes["updated_at"] = now
-            updated = (
-                await conn.execute(
-                    update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
-                    .values(**changes).returning(*jobs.c)
-                )
+            updated = conn.execute(
+                update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
+                .values(**changes).returning(*jobs.c)
             ).one()
-            await conn.execute(
-                insert(events).values(
-                    job_id=job_id, at=now, from_state=job.state.value, to_state=to_state,
-                    detail=json.dumps({"reason": "cancel requested by user"}),
-                )
-            )
-        return job_from_row(updated)
+            conn.execute(_INSERT_EVENT, {
+                "job_id": job_id, "at": now, "from_state": job.state.value, "to_state": to_state,
+                "detail": json.dumps({"reason": "cancel requested by user"}),
+            })
+            return job_from_row(updated)
+
+        return await self._db.run(work)
 
     async def prune(self, older_than: timedelta, now: datetime, *, dry_run: bool = False) -> PruneResult:
         """Delete the history of terminal jobs that finished more than ``older_than`` before ``now``.
@@ -508,18 +404,22 @@ class SqlStore:
         doomed = select(jobs.c.id).where(
             jobs.c.state.in_([s.value for s in TERMINAL]), jobs.c.finished_at < now - older_than
         )
-        async with self._write() as conn:
-            job_ids = tuple((await conn.execute(doomed.order_by(jobs.c.finished_at))).scalars().all())
-            counts = {}
-            for table in (events, snapshots):
-                counts[table.name] = int(
-                    await conn.scalar(select(func.count()).select_from(table).where(table.c.job_id.in_(doomed))) or 0
+
+        def work(conn: Connection) -> PruneResult:
+            job_ids = tuple(conn.execute(doomed.order_by(jobs.c.finished_at)).scalars().all())
+            counts = {
+                table.name: int(
+                    conn.scalar(select(func.count()).select_from(table).where(table.c.job_id.in_(doomed))) or 0
                 )
+                for table in (events, snapshots)
+            }
             if job_ids and not dry_run:
                 for table in (events, snapshots, job_specs):
-                    await conn.execute(table.delete().where(table.c.job_id.in_(doomed)))
-                await conn.execute(jobs.delete().where(jobs.c.id.in_(doomed)))
-        return PruneResult(job_ids, counts["events"], counts["snapshots"])
+                    conn.execute(table.delete().where(table.c.job_id.in_(doomed)))
+                conn.execute(jobs.delete().where(jobs.c.id.in_(doomed)))
+            return PruneResult(job_ids, counts["events"], counts["snapshots"])
+
+        return await self._db.run(work)
 
     async def checkpoint_wal(self, max_bytes: int, wal_path: Path) -> bool:
         """Checkpoint and truncate the WAL when it has grown past ``max_bytes``; true when it was reset.
@@ -536,13 +436,85 @@ class SqlStore:
             return False
         if size <= max_bytes:
             return False
-        async with self._engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            (busy_timeout_ms,) = await (await raw.execute("PRAGMA busy_timeout")).fetchone()
-            await raw.execute("PRAGMA busy_timeout = 0")
+
+        def work(raw: sqlite3.Connection) -> bool:
+            (busy_timeout_ms,) = raw.execute("PRAGMA busy_timeout").fetchone()
+            raw.execute("PRAGMA busy_timeout = 0")
             try:
-                busy, _frames, _copied = await (await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+                busy, _frames, _copied = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             finally:
-                await raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        return not busy
+                raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            return not busy
+
+        return await self._db.run_outside_transaction(work)
+
+
+def _insert_job(conn: Connection, new: NewJob, now: datetime) -> Job:
+    """The rows of one accepted job file (see :meth:`SqlStore.add_job`)."""
+    for column, value, what in (
+        (jobs.c.job_key, new.job_key, "job key"),
+        (jobs.c.tuned_model_id, new.tuned_model_id, "tuned model id"),
+    ):
+        existing = conn.scalar(select(jobs.c.id).where(column == value))
+        if existing is not None:
+            raise DuplicateJob(what, value, existing)
+    job_id = new_job_id()
+    row = conn.execute(
+        insert(jobs)
+        .values(
+            id=job_id,
+            job_key=new.job_key,
+            state=JobState.QUEUED.value,
+            priority=new.priority,
+            display_name=new.display_name,
+            base_model=new.base_model,
+            tuned_model_id=new.tuned_model_id,
+            labels=json.dumps(dict(new.labels), sort_keys=True),
+            source_file=new.source_file,
+            intake_id=new.intake_id,
+            total_steps=new.total_steps,
+            max_run_time=new.max_run_time,
+            stall_timeout=new.stall_timeout,
+            next_check_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    ).one()
+    conn.execute(
+        insert(job_specs).values(
+            job_id=job_id,
+            body=json.dumps(new.body, ensure_ascii=False, separators=(",", ":")),
+            example_count=new.example_count,
+            file_sha256=new.file_sha256,
+            file_bytes=new.file_bytes,
+        )
+    )
+    conn.execute(_INSERT_EVENT, {
+        "job_id": job_id, "at": now, "from_state": None, "to_state": JobState.QUEUED.value,
+        "detail": json.dumps({"source_file": new.source_file}),
+    })
+    return job_from_row(row)
+
+
+def _apply_step(conn: Connection, step: _PendingStep) -> Job | StaleWrite:
+    """One step's writes inside the group's transaction; a lost compare-and-set writes nothing."""
+    job, to, now = step.job, step.to, step.now
+    parameters = {f"v_{name}": value for name, value in step.changes.items()}
+    parameters.update(w_id=job.id, w_state=job.state.value, w_owner=step.owner, w_now=now)
+    statement = _step_update(tuple(sorted(step.changes)), step.soon_if_cancel_requested)
+    row = conn.execute(statement, parameters).one_or_none()
+    if row is None:
+        return StaleWrite(job.id, job.state.value, (to or job.state).value)
+    if step.snapshots:
+        conn.execute(_INSERT_SNAPSHOTS, [
+            {"job_id": job.id, "step": s.step, "epoch": s.epoch, "mean_loss": s.mean_loss,
+             "compute_time": s.compute_time, "recorded_at": now}
+            for s in step.snapshots
+        ])
+    if to is not None:
+        conn.execute(_INSERT_EVENT, {
+            "job_id": job.id, "at": now, "from_state": job.state.value, "to_state": to.value,
+            "detail": scrub(json.dumps(dict(step.detail or {}), default=str)),
+        })
+    return job_from_row(row)

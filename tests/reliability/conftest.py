@@ -162,8 +162,7 @@ async def all_jobs(store: SqlStore) -> list[Job]:
     """Every job row, oldest first (a read through the writer, as the tests own the database)."""
     from orchestrator.store.sql import job_from_row
 
-    async with store._engine.connect() as conn:
-        rows = (await conn.execute(jobs_table.select().order_by(jobs_table.c.created_at))).all()
+    rows = await store._db.run(lambda conn: conn.execute(jobs_table.select().order_by(jobs_table.c.created_at)).all())
     return [job_from_row(row) for row in rows]
 
 

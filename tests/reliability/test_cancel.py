@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.clock import SystemClock
 from orchestrator.jobs import Job, JobState
-from orchestrator.store.sql import SqlStore, create_engine
+from orchestrator.store.sql import SqlStore
 from tests.corpus import good_job
 from tests.reliability.conftest import (
     FAST,
@@ -33,7 +33,7 @@ LONG = {"tuning_task": {"hyperparameters": {"batch_size": 2, "epoch_count": 100}
 @pytest.fixture
 async def cli_store(tmp_path: Path, store: SqlStore) -> AsyncIterator[SqlStore]:
     """A second writer on the same file, as ``orchestrator cancel`` opens it."""
-    other = SqlStore(create_engine(tmp_path / "orchestrator.db", 5.0))
+    other = SqlStore(tmp_path / "orchestrator.db", 5.0)
     try:
         yield other
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import SystemClock
@@ -134,9 +135,11 @@ class CountingStore(SqlStore):
         return await super().claim_due(*args, **kwargs)
 
 
-async def test_jobs_waiting_for_the_cap_do_not_make_the_loop_spin(store: SqlStore, emulator: Emulator) -> None:
+async def test_jobs_waiting_for_the_cap_do_not_make_the_loop_spin(
+    store: SqlStore, emulator: Emulator, tmp_path: Path
+) -> None:
     """Due but blocked (queued behind the cap, or polled by a step in flight): the loop sleeps, not spins."""
-    counting = CountingStore(store._engine)
+    counting = CountingStore(tmp_path / "orchestrator.db", 5.0)  # the fixture's database, counted
     for index in range(4):
         await add_job(counting, index, **LONG)
     settings = replace(FAST, max_active_jobs=1, poll_min_interval=0.5, poll_max_interval=1.0)
@@ -149,5 +152,6 @@ async def test_jobs_waiting_for_the_cap_do_not_make_the_loop_spin(store: SqlStor
         before = counting.claims
         await asyncio.sleep(2.0)  # the behaviour under test is what happens while nothing is due
         claims = counting.claims - before
+    await counting.dispose()
 
     assert claims <= 8  # about one per poll and one per idle second; a spinning loop makes hundreds

@@ -23,8 +23,8 @@ from orchestrator.gemini.auth import ApiKeyAuth
 from orchestrator.jobs import JobState
 from orchestrator.logs import redact_secrets
 from orchestrator.store import migrate
-from orchestrator.store.sql import SqlStore, create_engine
-from tests.conftest import TEST_TIME_SCALE
+from orchestrator.store.sql import SqlStore
+from tests.conftest import TEST_TIME_SCALE, sql_rows
 from tests.reliability.conftest import (
     FAST,
     Emulator,
@@ -97,8 +97,7 @@ async def test_back_off_lives_in_the_row_and_a_restart_keeps_it(store: SqlStore,
     assert done.submitted_at is not None and done.started_at is not None
     assert done.started_at >= waiting.next_check_at
     # Retries are not transitions: the failed create left no event, only the row's attempt count.
-    async with store._engine.connect() as conn:
-        moves = (await conn.exec_driver_sql("SELECT from_state, to_state FROM events ORDER BY id")).all()
+    moves = await sql_rows(store, "SELECT from_state, to_state FROM events ORDER BY id")
     assert [tuple(m) for m in moves] == [
         (None, "queued"), ("queued", "submitting"), ("submitting", "running"), ("running", "succeeded"),
     ]
@@ -267,7 +266,7 @@ def _database_bytes(folder: Path) -> bytes:
 async def test_a_locked_database_is_waited_out_and_logged_once(tmp_path: Path, emulator: Emulator) -> None:
     path = tmp_path / "locked.db"
     await asyncio.to_thread(migrate, path)
-    store = SqlStore(create_engine(path, 0.2))
+    store = SqlStore(path, 0.2)
     try:
         await add_job(store)
         holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

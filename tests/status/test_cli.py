@@ -18,7 +18,7 @@ from orchestrator.jobs import Job, JobState
 from orchestrator.report import loss_chart
 from orchestrator.status.watch import watch
 from orchestrator.store import StatusReader
-from orchestrator.store.sql import create_engine
+from orchestrator.store.connection import reader_engine
 from tests.status.conftest import SampleJobs, losses
 
 Sample = tuple[Path, SampleJobs]
@@ -192,7 +192,7 @@ def test_prune_rejects_a_malformed_age(sample_db: Sample, capsys: pytest.Capture
 async def test_watch_follows_active_jobs_until_they_end(sample_db: Sample) -> None:
     """Bars for every unfinished job; it returns once those have ended, showing their final states."""
     path, ids = sample_db
-    engine = create_engine(path, 5.0, read_only=True)
+    engine = reader_engine(path, 5.0)
     reader = StatusReader(engine)
     console = Console(file=StringIO(), width=120, force_terminal=False)
     asked: list[set[str]] = []

@@ -24,7 +24,7 @@ from orchestrator.config import StatusSettings, load_settings
 from orchestrator.status.metrics import Metrics
 from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
 from orchestrator.store import StatusReader
-from orchestrator.store.sql import create_engine
+from orchestrator.store.connection import reader_engine
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -99,7 +99,7 @@ async def status_port(tmp_path: Path) -> AsyncIterator[tuple[int, list[float]]]:
     """A status server whose scheduler tick the test sets (index 0 of the list), on a free port."""
     tick = [0.0]
     health = Health(lambda: tick[0], lambda: 0.0, lambda: 10.0, StatusSettings(max_tick_age=30.0))
-    engine = create_engine(tmp_path / "unused.db", 1.0, read_only=True)  # /healthz never reads the database
+    engine = reader_engine(tmp_path / "unused.db", 1.0)  # /healthz never reads the database
     context = StatusContext(StatusReader(engine), health, Metrics(), tmp_path / "wal", lambda: True)
     try:
         async with running_status_server(create_app(context), "127.0.0.1", 0) as url:

@@ -23,7 +23,7 @@ from orchestrator.jobs import (
     new_installation_id,
 )
 from orchestrator.store import migrate
-from orchestrator.store.sql import SqlStore, create_engine
+from orchestrator.store.sql import SqlStore
 from tests.reliability.conftest import add_job
 
 STATES = st.sampled_from(list(JobState))
@@ -73,7 +73,7 @@ def test_the_store_applies_exactly_the_allowed_transitions(database: Path, walk:
     """A random sequence of wanted moves: each allowed one is applied, every other changes nothing."""
 
     async def run() -> None:
-        store = SqlStore(create_engine(database, 5.0))
+        store = SqlStore(database, 5.0)
         try:
             job = await add_job(store, next(JOB_NUMBERS))
             now = datetime.now(UTC)

@@ -17,6 +17,7 @@ from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.logs import register_secret
 from orchestrator.store import open_store
 from orchestrator.store.sql import SqlStore
+from tests.conftest import sql_rows
 from tests.reliability.conftest import add_job, all_jobs
 
 NOW = datetime.now(UTC) + timedelta(minutes=5)  # after every job added by the tests, so all are due
@@ -49,11 +50,8 @@ def pragma(path: Path, name: str) -> object:
 
 
 async def test_the_writer_runs_wal_with_full_sync_and_a_busy_timeout(store: SqlStore, path: Path) -> None:
-    async with store._engine.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        values = [(await (await raw.execute(f"PRAGMA {name}")).fetchone())[0]
-                  for name in ("journal_mode", "synchronous", "busy_timeout")]
+    pragmas = ("journal_mode", "synchronous", "busy_timeout")
+    values = [(await sql_rows(store, f"PRAGMA {name}"))[0][0] for name in pragmas]
     assert values == ["wal", 2, 5000]  # synchronous=2 is FULL
 
 
@@ -75,8 +73,7 @@ async def test_snapshots_are_recorded_once_per_step_however_often_reported(store
     first = [Snapshot(1, 0, 3.0), Snapshot(2, 0, 2.0)]
     job = await store.commit_step(job, "me", NOW, snapshots_seen=first, release=False)
     job = await store.commit_step(job, "me", NOW, snapshots_seen=[*first, Snapshot(3, 1, math.nan)], release=False)
-    async with store._engine.connect() as conn:
-        rows = (await conn.exec_driver_sql("SELECT step, mean_loss FROM snapshots ORDER BY step")).all()
+    rows = await sql_rows(store, "SELECT step, mean_loss FROM snapshots ORDER BY step")
     assert [r[0] for r in rows] == [1, 2, 3] and rows[0][1] == 3.0 and rows[2][1] == "NaN"
     assert len(rows) == 3  # reported twice, stored once
 
@@ -125,8 +122,7 @@ async def test_secrets_are_scrubbed_from_every_text_written(store: SqlStore) -> 
     job = await store.commit_step(job, "me", NOW, to=JobState.FAILED, error_message="AIzaSy-test-secret-value-123",
                                   detail={"message": "AIzaSy-test-secret-value-123"})
     assert job.last_error == "key [redacted] refused" and job.error_message == "[redacted]"
-    async with store._engine.connect() as conn:
-        details = (await conn.exec_driver_sql("SELECT detail FROM events")).scalars().all()
+    details = [row[0] for row in await sql_rows(store, "SELECT detail FROM events")]
     assert not any("AIzaSy-test-secret-value-123" in d for d in details)
 
 
