@@ -7,10 +7,11 @@ over one ``poll_max_interval``: the steady state of a daemon that has been runni
 seconds instead of by ingesting N files first (scenario 3 measures intake). Then the real daemon
 (``run_daemon``, default settings except ``requests_per_second = 0`` and ``max_active_jobs``) runs in a
 child process that counts, without changing behaviour, each poll's lateness (the instant its GET starts
-minus the ``next_check_at`` it was due at) and each SQLite write transaction. After a warm-up of
+minus the ``next_check_at`` it was due at) and each SQLite transaction (all run in the writer thread).
+After a warm-up of
 100 s (the first cycle catches up with the daemon's own start-up, which bench/restart.py measures,
 and the polls made late then come due together once more a cycle later), a window of ``--window``
-seconds gives: sustained polls per second, lateness p50/p99, daemon CPU per poll, RSS, SQLite writes
+seconds gives: sustained polls per second, lateness p50/p99, daemon CPU per poll, RSS, SQLite transactions
 per second. The floor is a bare aiohttp GET loop (same
 operations, same in-flight cap of 16, same rate, body read and not parsed) run in its own process
 against the same emulator right after.
@@ -135,23 +136,21 @@ class _Counters:
     lateness: list[float]
     late_at: list[float]  #: when the polls more than a second late were made (to tell bursts from drift)
     polls: int = 0
-    writes: int = 0
+    transactions: int = 0
     since: float = 0.0
 
 
 def _child_daemon(config: Path, report: Path) -> None:
     """Run ``run_daemon`` with counters on polls and write transactions; SIGUSR1 dumps and resets them."""
-    from contextlib import asynccontextmanager
-
     from orchestrator import logs
     from orchestrator.config import load_settings
     from orchestrator.daemon import run_daemon
     from orchestrator.scheduler import Scheduler
-    from orchestrator.store.sql import SqlStore
+    from orchestrator.store.connection import WriterThread
 
     counters = _Counters(lateness=[], late_at=[], since=time.time())
     read_remote = Scheduler._read_remote
-    write = SqlStore._write
+    transaction = WriterThread._transaction
 
     async def counted_read_remote(self: Scheduler, job: Any, *args: Any, **kwargs: Any) -> Any:
         if job.next_check_at is not None:
@@ -162,21 +161,20 @@ def _child_daemon(config: Path, report: Path) -> None:
         counters.polls += 1
         return await read_remote(self, job, *args, **kwargs)
 
-    @asynccontextmanager
-    async def counted_write(self: SqlStore) -> Any:
-        async with write(self) as conn:
-            yield conn
-        counters.writes += 1
+    def counted_transaction(self: WriterThread, work: Any) -> Any:
+        result = transaction(self, work)
+        counters.transactions += 1
+        return result
 
     Scheduler._read_remote = counted_read_remote  # type: ignore[method-assign]
-    SqlStore._write = counted_write  # type: ignore[method-assign]
+    WriterThread._transaction = counted_transaction  # type: ignore[method-assign]
 
     def dump(_signum: int, _frame: Any) -> None:
         now = time.time()
-        data = {"since": counters.since, "until": now, "polls": counters.polls, "writes": counters.writes,
+        data = {"since": counters.since, "until": now, "polls": counters.polls, "transactions": counters.transactions,
                 "lateness": counters.lateness, "late_at": counters.late_at, **self_usage()}
         report.write_text(json.dumps(data))
-        counters.lateness, counters.late_at, counters.polls, counters.writes, counters.since = [], [], 0, 0, now
+        counters.lateness, counters.late_at, counters.polls, counters.transactions, counters.since = [], [], 0, 0, now
 
     signal.signal(signal.SIGUSR1, dump)
     settings = load_settings(config)
@@ -313,7 +311,7 @@ def measure_window(daemon: DaemonChild, seconds: float, profile: Path | None = N
         "cpu_seconds": cpu, "cpu_ms_per_poll": 1000 * cpu / max(counters["polls"], 1),
         "cpu_share_of_core": cpu / span,
         "rss_mib": memory["VmRSS"] / 1024, "peak_rss_mib": memory["VmHWM"] / 1024,
-        "sqlite_writes": counters["writes"], "sqlite_writes_per_s": counters["writes"] / span,
+        "sqlite_transactions": counters["transactions"], "sqlite_transactions_per_s": counters["transactions"] / span,
     }
 
 
@@ -368,10 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(
         ["jobs", "polls/s", "lateness p50 s", "p99 s", "CPU ms/poll", "floor ms/GET", "vs floor", "RSS MiB",
-         "KiB/job", "writes/s", "daemon CPU", "emulator CPU"],
+         "KiB/job", "transactions/s", "daemon CPU", "emulator CPU"],
         [[r["jobs"], r["polls_per_s"], r["lateness_p50_s"], r["lateness_p99_s"], r["cpu_ms_per_poll"],
           r["floor"]["cpu_ms_per_get"], r["cpu_vs_floor"], r["rss_mib"], r["rss_kib_per_job"],
-          r["sqlite_writes_per_s"], f"{100 * r['cpu_share_of_core']:.0f}%",
+          r["sqlite_transactions_per_s"], f"{100 * r['cpu_share_of_core']:.0f}%",
           f"{100 * r['emulator_cpu_share_of_core']:.0f}%"] for r in results],
     ))
     path = write_result("fleet", {

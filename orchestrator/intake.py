@@ -29,7 +29,7 @@ from orchestrator.config import SpoolSettings
 from orchestrator.errors import SpecError
 from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
-from orchestrator.spec import JobSpec, parse_job
+from orchestrator.spec import parse_job
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
 log = structlog.get_logger(__name__)
@@ -42,6 +42,10 @@ SEPARATOR = "--"
 MAX_NAME_BYTES = 200
 #: Seconds before a file whose handling failed (database locked, disk full) is tried again.
 RETRY_AFTER_FAILURE_SECONDS = 2.0
+#: A burst of files is recorded in transactions of at most this many jobs and request-body bytes:
+#: one fsync'ed commit per file would cap the intake near a hundred files a second.
+RECORD_BATCH_FILES = 100
+RECORD_BATCH_BYTES = 8 * 1024 * 1024
 
 
 def spool_name(name: str) -> str:
@@ -83,13 +87,37 @@ def drop_job_file(spool_root: Path, name: str, data: bytes) -> Path:
     return target
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """A claimed file's bytes, or why it cannot be a job."""
+def new_job_from_file(data: bytes, *, source: str, intake_id: str, installation_id: str, max_bytes: int) -> NewJob:
+    """The rows to record for a job file's bytes; raises :class:`SpecError` for a file that is not a job.
 
-    data: bytes | None
-    mtime: float
-    problem: str | None = None
+    The request body is serialized here, once, and the parsed tree is dropped with the spec: a maximal
+    job (20 MB of examples) is then held as one string on its way to the database, not three times.
+    """
+    spec = parse_job(data, source=source, max_bytes=max_bytes)
+    return NewJob(
+        job_key=spec.job_key, priority=spec.priority, display_name=spec.display_name, base_model=spec.base_model,
+        tuned_model_id=spec.tuned_model_id or derive_tuned_model_id(spec.job_key, spec.display_name, installation_id),
+        labels=spec.labels, source_file=source, intake_id=intake_id, max_run_time=spec.max_run_time,
+        stall_timeout=spec.stall_timeout, body_json=json.dumps(spec.body, ensure_ascii=False, separators=(",", ":")),
+        example_count=spec.example_count, total_steps=spec.expected_total_steps,
+        file_sha256=hashlib.sha256(data).hexdigest(), file_bytes=len(data),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A file claimed into processing/: its path there, its claim token and its original name."""
+
+    path: Path
+    token: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsettled:
+    """A fresh file that is not a job yet: probably still being written, so it is looked at again."""
+
+    problem: str
 
 
 class Intake:
@@ -162,36 +190,58 @@ class Intake:
             if not name:
                 token, name = secrets.token_hex(8), path.name
             log.info("intake_recovering", file=printable(name))
-            await self._handle(path, token, name)
+            await self._handle(_Claim(path, token, name))
 
     async def scan(self, stop: asyncio.Event | None = None) -> int:
-        """Claim and handle every candidate in the inbox (and unsettled files now due); returns how many."""
+        """Claim and handle every candidate in the inbox (and unsettled files now due); returns how many.
+
+        Fresh files are recorded in batches (``RECORD_BATCH_FILES``, ``RECORD_BATCH_BYTES``): each is
+        claimed and examined on its own, and the jobs of a batch share one transaction.
+        """
         handled = 0
         now = time.monotonic()
         for path, due in list(self._unsettled.items()):
             if due <= now:
                 del self._unsettled[path]
                 token, _, name = path.name.partition(SEPARATOR)
-                await self._handle(path, token, name)
+                await self._handle(_Claim(path, token, name))
                 handled += 1
         with os.scandir(self._dirs[INBOX]) as entries:
             names = sorted(entry.name for entry in entries if self._wanted(entry))
+        batch: list[tuple[_Claim, NewJob]] = []
+        batch_bytes = 0
         for name in names:
             if stop is not None and stop.is_set():
                 break
-            token = secrets.token_hex(8)
-            kept = spool_name(name)
-            claimed = self._dirs[PROCESSING] / f"{token}{SEPARATOR}{kept}"
-            try:
-                os.rename(self._dirs[INBOX] / name, claimed)
-            except FileNotFoundError:
-                continue  # taken away between the listing and the claim
-            except OSError as exc:  # e.g. no permission to move it: nothing was claimed, nothing changed
-                self._ignore_once(name, f"cannot be claimed: {exc.strerror}")
+            claim = self._claim(name)
+            if claim is None:
                 continue
-            await self._handle(claimed, token, kept)
             handled += 1
+            new = await self._examine(claim, fresh=True)
+            if new is None:
+                continue
+            batch.append((claim, new))
+            batch_bytes += len(new.body_json)
+            if len(batch) >= RECORD_BATCH_FILES or batch_bytes >= RECORD_BATCH_BYTES:
+                await self._record(batch)
+                batch, batch_bytes = [], 0
+        if batch:
+            await self._record(batch)
         return handled
+
+    def _claim(self, name: str) -> _Claim | None:
+        """Move an inbox file into processing/ under a fresh token; None when it cannot be claimed."""
+        token = secrets.token_hex(8)
+        kept = spool_name(name)
+        claimed = self._dirs[PROCESSING] / f"{token}{SEPARATOR}{kept}"
+        try:
+            os.rename(self._dirs[INBOX] / name, claimed)
+        except FileNotFoundError:
+            return None  # taken away between the listing and the claim
+        except OSError as exc:  # e.g. no permission to move it: nothing was claimed, nothing changed
+            self._ignore_once(name, f"cannot be claimed: {exc.strerror}")
+            return None
+        return _Claim(claimed, token, kept)
 
     def _wanted(self, entry: os.DirEntry[str]) -> bool:
         """Job files and symlinks (which get rejected); anything else is logged once and left alone."""
@@ -206,70 +256,85 @@ class Intake:
             self._ignored.add(name)
             log.info("inbox_entry_ignored", file=printable(name), reason=reason)
 
-    async def _handle(self, path: Path, token: str, name: str) -> None:
-        """One claimed file to its end, or back in line when the database or disk failed us.
+    async def _handle(self, claim: _Claim) -> None:
+        """One claimed file left from earlier (a crash, a failure, unsettled) to its end."""
+        new = await self._examine(claim, fresh=False)
+        if new is not None:
+            await self._record([(claim, new)])
 
-        A failure here (database locked, disk full) leaves the claimed file in processing/ where
-        it is looked at again after a pause, and at the next start in any case: nothing is lost,
-        and the intake keeps going with the other files.
+    async def _examine(self, claim: _Claim, *, fresh: bool) -> NewJob | None:
+        """The job to record for a claimed file; None when it was settled otherwise or must wait.
+
+        A file claimed earlier may already be recorded (by a run that died before moving it): it
+        is accepted as it is. A failure here (database locked, disk full) leaves the claimed file in
+        processing/, where it is looked at again after a pause, and at the next start in any case:
+        nothing is lost, and the intake keeps going with the other files.
         """
         try:
-            await self._settle(path, token, name)
+            if not fresh and (existing := await self._store.job_by_intake_id(claim.token)) is not None:
+                self._finish(claim.path, ACCEPTED, f"{existing.id}{SEPARATOR}{claim.name}")
+                return None
+            outcome = await asyncio.to_thread(self._read_job, claim)
+            if isinstance(outcome, SpecError):
+                self._reject(claim.path, claim.name, outcome)
+                return None
+            if isinstance(outcome, _Unsettled):
+                self._unsettled[claim.path] = time.monotonic() + self._settings.settle_seconds
+                log.info("intake_file_unsettled", file=printable(claim.name), error=outcome.problem)
+                return None
+            return outcome
         except Exception as exc:
-            if await asyncio.to_thread(os.path.lexists, path):
-                self._unsettled[path] = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
-            log.error("intake_file_deferred", file=printable(name), error=f"{type(exc).__name__}: {exc}",
-                      retry_in=RETRY_AFTER_FAILURE_SECONDS)
+            await self._defer(claim, exc)
+            return None
 
-    async def _settle(self, path: Path, token: str, name: str) -> None:
-        """Accepted with a job, rejected with a reason, or left to settle."""
-        existing = await self._store.job_by_intake_id(token)
-        if existing is not None:  # recorded by a run that died before moving the file
-            self._finish(path, ACCEPTED, f"{existing.id}{SEPARATOR}{name}")
-            return
-        shown = printable(name)
-        read = await asyncio.to_thread(_read_claimed, path, self._settings.max_file_bytes)
-        if read.problem is not None or read.data is None:
-            self._reject(path, name, SpecError(shown, "", read.problem or "unreadable"))
-            return
+    def _read_job(self, claim: _Claim) -> NewJob | SpecError | _Unsettled:
+        """Read and parse a claimed file (in a worker thread): the job, or why it is not one (yet)."""
+        shown = printable(claim.name)
+        max_bytes = self._settings.max_file_bytes
+        data, mtime, problem = _read_claimed(claim.path, max_bytes)
+        if problem is not None or data is None:
+            return SpecError(shown, "", problem or "unreadable")
         try:
-            spec = await asyncio.to_thread(parse_job, read.data, source=shown, max_bytes=self._settings.max_file_bytes)
+            return new_job_from_file(data, source=shown, intake_id=claim.token,
+                                     installation_id=self._installation_id, max_bytes=max_bytes)
         except SpecError as error:
-            if time.time() - read.mtime < self._settings.settle_seconds:
-                self._unsettled[path] = time.monotonic() + self._settings.settle_seconds
-                log.info("intake_file_unsettled", file=shown, error=error.problem)
-                return
-            self._reject(path, name, error)
-            return
+            if time.time() - mtime < self._settings.settle_seconds:
+                return _Unsettled(error.problem)
+            return error
         except (RecursionError, MemoryError, ValueError, TypeError) as exc:
             # The parser's own bug must not take the daemon down or leave the file in limbo.
-            self._reject(path, name, SpecError(shown, "", f"could not be read as a job ({type(exc).__name__})"))
-            return
-        await self._record(path, token, name, spec, read.data)
+            return SpecError(shown, "", f"could not be read as a job ({type(exc).__name__})")
 
-    async def _record(self, path: Path, token: str, name: str, spec: JobSpec, data: bytes) -> None:
-        shown = printable(name)
-        tuned_model_id = spec.tuned_model_id or derive_tuned_model_id(
-            spec.job_key, spec.display_name, self._installation_id
-        )
-        new = NewJob(
-            job_key=spec.job_key, priority=spec.priority, display_name=spec.display_name,
-            base_model=spec.base_model, tuned_model_id=tuned_model_id, labels=spec.labels,
-            source_file=shown, intake_id=token, max_run_time=spec.max_run_time,
-            stall_timeout=spec.stall_timeout, body=spec.body, example_count=spec.example_count,
-            total_steps=spec.expected_total_steps, file_sha256=hashlib.sha256(data).hexdigest(),
-            file_bytes=len(data),
-        )
+    async def _record(self, batch: list[tuple[_Claim, NewJob]]) -> None:
+        """Record a batch of jobs in one transaction, then move each file to accepted/ (or rejected/)."""
         try:
-            job = await self._store.add_job(new, self._clock.now())
-        except DuplicateJob as duplicate:
-            field = "orchestrator.job_key" if duplicate.what == "job key" else "orchestrator.tuned_model_id"
-            self._reject(path, name, SpecError(shown, field, str(duplicate)), duplicate_of=duplicate.existing_job_id)
+            results = await self._store.add_jobs([new for _, new in batch], self._clock.now())
+        except Exception as exc:
+            for claim, _ in batch:
+                await self._defer(claim, exc)
             return
-        self._finish(path, ACCEPTED, f"{job.id}{SEPARATOR}{name}")
-        log.info("job_accepted", job_id=job.id, file=shown, tuned_model=f"tunedModels/{tuned_model_id}",
-                 examples=spec.example_count)
-        self._on_new_job()
+        for (claim, new), result in zip(batch, results, strict=True):
+            try:
+                if isinstance(result, DuplicateJob):
+                    field = "orchestrator.job_key" if result.what == "job key" else "orchestrator.tuned_model_id"
+                    error = SpecError(new.source_file, field, str(result))
+                    self._reject(claim.path, claim.name, error, duplicate_of=result.existing_job_id)
+                    continue
+                self._finish(claim.path, ACCEPTED, f"{result.id}{SEPARATOR}{claim.name}")
+            except OSError as exc:  # recorded, not moved: the retry finds the job by its claim token
+                await self._defer(claim, exc)
+                continue
+            log.info("job_accepted", job_id=result.id, file=new.source_file,
+                     tuned_model=f"tunedModels/{new.tuned_model_id}", examples=new.example_count)
+        if any(not isinstance(result, DuplicateJob) for result in results):
+            self._on_new_job()
+
+    async def _defer(self, claim: _Claim, exc: Exception) -> None:
+        """Leave a claimed file whose handling failed in processing/, to be tried again after a pause."""
+        if await asyncio.to_thread(os.path.lexists, claim.path):
+            self._unsettled[claim.path] = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+        log.error("intake_file_deferred", file=printable(claim.name), error=f"{type(exc).__name__}: {exc}",
+                  retry_in=RETRY_AFTER_FAILURE_SECONDS)
 
     def _reject(self, path: Path, name: str, error: SpecError, duplicate_of: str | None = None) -> None:
         """Write ``NAME.error.json`` (atomically) and then move the file beside it.
@@ -304,19 +369,19 @@ class Intake:
         return target
 
 
-def _read_claimed(path: Path, max_bytes: int) -> _Read:
-    """Read a claimed file without following links or blocking on special files."""
+def _read_claimed(path: Path, max_bytes: int) -> tuple[bytes | None, float, str | None]:
+    """A claimed file's bytes and mtime, or why it cannot be a job; never follows links or blocks."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return _Read(None, 0.0, "is a symbolic link; links are never followed out of the spool")
-        return _Read(None, 0.0, f"cannot be opened: {exc.strerror}")
+            return None, 0.0, "is a symbolic link; links are never followed out of the spool"
+        return None, 0.0, f"cannot be opened: {exc.strerror}"
     with contextlib.closing(os.fdopen(fd, "rb")) as handle:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            return _Read(None, info.st_mtime, "is not a regular file")
+            return None, info.st_mtime, "is not a regular file"
         if info.st_size > max_bytes:
             limit = f"the limit is {max_bytes:,} (spool.max_file_bytes)"
-            return _Read(None, info.st_mtime, f"is {info.st_size:,} bytes; {limit}")
-        return _Read(handle.read(max_bytes + 1), info.st_mtime)
+            return None, info.st_mtime, f"is {info.st_size:,} bytes; {limit}"
+        return handle.read(max_bytes + 1), info.st_mtime, None

@@ -400,7 +400,7 @@ class Scheduler:
         operation: OperationStatus | None = None
         try:
             if job.operation_name:
-                operation = await self._api.get_operation(job.operation_name)
+                operation = await self._api.get_operation(job.operation_name, after_step=job.completed_steps)
             else:  # adopted without one: it may be listed by now, and only it carries the progress
                 operation = await self._find_operation(job)
         except NotFound:

@@ -58,8 +58,11 @@ class TuningApi(Protocol):
         """``POST /v1beta/tunedModels?tunedModelId=…``: start tuning; the id makes a retry safe."""
         ...
 
-    async def get_operation(self, name: str) -> OperationStatus:
-        """``GET /v1/{name}``, falling back to ``/v1beta`` when v1 does not know it."""
+    async def get_operation(self, name: str, *, after_step: int = 0) -> OperationStatus:
+        """``GET /v1/{name}``, falling back to ``/v1beta`` when v1 does not know it.
+
+        Only the snapshots of steps after ``after_step`` (those already recorded) are decoded.
+        """
         ...
 
     async def list_operations(self, tuned_model: str) -> list[OperationStatus]:

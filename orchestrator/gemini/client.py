@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -82,10 +83,11 @@ class HttpTuningApi:
             "POST", "create_tuned_model", "/v1beta/tunedModels", operation_from_json, params=params, body=payload
         )
 
-    async def get_operation(self, name: str) -> OperationStatus:
-        """``GET /v1/{name}``, or ``/v1beta/{name}`` when v1 answers 404."""
+    async def get_operation(self, name: str, *, after_step: int = 0) -> OperationStatus:
+        """``GET /v1/{name}``, or ``/v1beta/{name}`` when v1 answers 404; snapshots after ``after_step``."""
         name = _checked(name, _OPERATION_NAME)
-        operation, _version = await self._call_v1_or_v1beta("GET", "get_operation", name, operation_from_json)
+        parse = partial(operation_from_json, after_step=after_step)
+        operation, _version = await self._call_v1_or_v1beta("GET", "get_operation", name, parse)
         return operation
 
     async def list_operations(self, tuned_model: str) -> list[OperationStatus]:

@@ -35,9 +35,13 @@ def decode_json(body: bytes, http_status: int | None = None) -> Any:
         raise MalformedResponse(message, http_status=http_status) from None
 
 
-def operation_from_json(data: object) -> OperationStatus:
-    """An ``Operation`` of ``tunedModels.create``, as returned by create, get and list."""
-    return _operation(data, "operation")
+def operation_from_json(data: object, *, after_step: int = 0) -> OperationStatus:
+    """An ``Operation`` of ``tunedModels.create``, as returned by create, get and list.
+
+    Snapshots of steps up to ``after_step`` are left out undecoded: a poller has recorded them
+    already, and a long tuning lists thousands of them in every answer.
+    """
+    return _operation(data, "operation", after_step)
 
 
 def operations_page_from_json(data: object) -> tuple[list[OperationStatus], str]:
@@ -53,7 +57,7 @@ def tuned_model_from_json(data: object) -> TunedModelStatus:
     return _tuned_model(data, "tunedModel", None)
 
 
-def _operation(data: object, path: str) -> OperationStatus:
+def _operation(data: object, path: str, after_step: int = 0) -> OperationStatus:
     obj = _object(data, path)
     name = _str(obj, "name", path, None)
     meta_path = f"{path}.metadata"
@@ -75,7 +79,7 @@ def _operation(data: object, path: str) -> OperationStatus:
         total_steps=total_steps,
         completed_steps=_int(metadata, "completedSteps", meta_path, 0),
         completed_percent=_float(metadata, "completedPercent", meta_path, 0.0),
-        snapshots=_snapshots(metadata, meta_path),
+        snapshots=_snapshots(metadata, meta_path, after_step),
         done=done,
         error=error,
         model=model,
@@ -105,8 +109,20 @@ def _state(obj: dict[str, Any], path: str) -> str:
     raise MalformedResponse(f"{path}.state: expected a state name or 0..3, got {_kind(value)}")
 
 
-def _snapshots(obj: dict[str, Any], path: str) -> tuple[Snapshot, ...]:
-    return tuple(_snapshot(item, f"{path}.snapshots[{i}]") for i, item in enumerate(_list(obj, "snapshots", path)))
+def _snapshots(obj: dict[str, Any], path: str, after_step: int = 0) -> tuple[Snapshot, ...]:
+    return tuple(
+        _snapshot(item, f"{path}.snapshots[{i}]")
+        for i, item in enumerate(_list(obj, "snapshots", path))
+        if not _step_at_most(item, after_step)
+    )
+
+
+def _step_at_most(item: object, step: int) -> bool:
+    """Whether a snapshot is plainly one of an already recorded step (anything odd is decoded, and checked)."""
+    if not isinstance(item, dict):
+        return False
+    value = item.get("step")  # absent (step 0 in proto3) is decoded: it is checked, then ignored
+    return type(value) is int and value <= step
 
 
 def _snapshot(data: object, path: str) -> Snapshot:

@@ -31,6 +31,20 @@ from sqlalchemy.engine import Dialect
 
 from orchestrator.jobs import JobState
 
+#: How SQLAlchemy's SQLite ``DateTime`` writes a timestamp (always with microseconds), kept by
+#: :func:`db_time` for the rows the store binds without type processing.
+_DB_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def db_time(value: datetime) -> str:
+    """An aware datetime as stored: naive UTC text, the same text :class:`UtcDateTime` writes."""
+    return value.astimezone(UTC).strftime(_DB_TIME_FORMAT)
+
+
+def db_loss(value: float) -> float | str:
+    """A loss as stored: NaN as the text ``'NaN'`` (see :class:`Loss`)."""
+    return "NaN" if math.isnan(value) else value
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in Python, naive UTC ISO text in SQLite (what SQL tools expect)."""
@@ -62,7 +76,7 @@ class Loss(TypeDecorator[float]):
 
     def bind_processor(self, dialect: Dialect) -> Callable[[float | None], float | str | None]:
         def process(value: float | None) -> float | str | None:
-            return "NaN" if value is not None and math.isnan(value) else value
+            return None if value is None else db_loss(value)
 
         return process
 

@@ -9,7 +9,6 @@ of it that rewrites chosen responses. Time comes from the emulator's time scale;
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,12 +26,13 @@ from orchestrator.config import ApiSettings, DatabaseSettings, SchedulerSettings
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.gemini.auth import Auth, NoAuth
 from orchestrator.gemini.client import HttpTuningApi, open_tuning_api
-from orchestrator.jobs import TERMINAL, Job, derive_tuned_model_id
+from orchestrator.intake import new_job_from_file
+from orchestrator.jobs import TERMINAL, Job
 from orchestrator.scheduler import Scheduler
-from orchestrator.spec import parse_job
+from orchestrator.spec import DEFAULT_MAX_FILE_BYTES
 from orchestrator.store import open_store
 from orchestrator.store.schema import jobs as jobs_table
-from orchestrator.store.sql import NewJob, SqlStore
+from orchestrator.store.sql import SqlStore
 from tests.conftest import TEST_TIME_SCALE, wait_until
 from tests.corpus import good_job
 
@@ -146,15 +146,8 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 async def add_job(store: SqlStore, index: int = 0, *, data: bytes | None = None, **overrides: Any) -> Job:
     """Record a queued job as the intake would, from a small good job file."""
     data = data or good_job(display_name=f"job {index}", orchestrator={"job_key": f"key-{index}"}, **overrides)
-    spec = parse_job(data, source=f"job-{index}.json")
-    new = NewJob(
-        job_key=spec.job_key, priority=spec.priority, display_name=spec.display_name, base_model=spec.base_model,
-        tuned_model_id=spec.tuned_model_id or derive_tuned_model_id(spec.job_key, spec.display_name, INSTALLATION),
-        labels=spec.labels, source_file=f"job-{index}.json", intake_id=f"intake-{index}",
-        max_run_time=spec.max_run_time, stall_timeout=spec.stall_timeout, body=spec.body,
-        example_count=spec.example_count, total_steps=spec.expected_total_steps,
-        file_sha256=hashlib.sha256(data).hexdigest(), file_bytes=len(data),
-    )
+    new = new_job_from_file(data, source=f"job-{index}.json", intake_id=f"intake-{index}",
+                            installation_id=INSTALLATION, max_bytes=DEFAULT_MAX_FILE_BYTES)
     return await store.add_job(new, SystemClock().now())
 
 

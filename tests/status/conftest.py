@@ -7,6 +7,7 @@ transition, snapshots), so the read side is tested against rows the daemon would
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,13 +50,16 @@ class SampleJobs:
     old_succeeded: str
 
 
+HYPERPARAMETERS = {"batchSize": 2, "learningRate": 0.001, "epochCount": 3}
+
+
 def new_job(key: str, *, display_name: str, labels: dict[str, str] | None = None, total_steps: int = 12) -> NewJob:
     """A job as the intake would record it (a tiny spec)."""
     return NewJob(
         job_key=key, priority=0, display_name=display_name, base_model="models/gemini-1.5-flash-001-tuning",
         tuned_model_id=f"{key}-model", labels=labels or {}, source_file=f"{key}.json", intake_id=f"intake-{key}",
         max_run_time=None, stall_timeout=None,
-        body={"tuningTask": {"hyperparameters": {"batchSize": 2, "learningRate": 0.001, "epochCount": 3}}},
+        body_json=json.dumps({"tuningTask": {"hyperparameters": HYPERPARAMETERS}}),
         example_count=8, total_steps=total_steps, file_sha256="0" * 64, file_bytes=321,
     )
 

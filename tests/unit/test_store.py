@@ -76,6 +76,11 @@ async def test_snapshots_are_recorded_once_per_step_however_often_reported(store
     rows = await sql_rows(store, "SELECT step, mean_loss FROM snapshots ORDER BY step")
     assert [r[0] for r in rows] == [1, 2, 3] and rows[0][1] == 3.0 and rows[2][1] == "NaN"
     assert len(rows) == 3  # reported twice, stored once
+    # Snapshot times are bound as text by hand: the same text SQLAlchemy writes for the job's times.
+    [(recorded_at, updated_at)] = await sql_rows(
+        store, "SELECT s.recorded_at, j.updated_at FROM snapshots s JOIN jobs j ON j.id = s.job_id WHERE s.step = 3"
+    )
+    assert recorded_at == updated_at and job.updated_at == NOW
 
 
 async def test_cancel_requests_follow_the_state(store: SqlStore) -> None:

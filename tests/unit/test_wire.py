@@ -92,6 +92,16 @@ def test_running_operation_reads_progress_and_snapshots() -> None:
     )
 
 
+def test_snapshots_already_recorded_are_left_out() -> None:
+    """A poller that recorded step 4 gets only step 8 decoded; an odd item is still decoded and checked."""
+    assert operation_from_json(RUNNING, after_step=4).snapshots == (
+        Snapshot(step=8, epoch=2, mean_loss=5.99, compute_time="2024-03-14T15:10:41.000000001Z"),
+    )
+    odd = {**RUNNING, "metadata": {**RUNNING["metadata"], "snapshots": [{"step": "2", "meanLoss": "x"}]}}
+    with pytest.raises(MalformedResponse, match=r"snapshots\[0\]\.meanLoss"):
+        operation_from_json(odd, after_step=4)
+
+
 def test_succeeded_operation_carries_the_model() -> None:
     op = operation_from_json(SUCCEEDED)
     assert op.done and op.error is None
