@@ -147,9 +147,10 @@ class Scheduler:
             self._look_at = _ALWAYS  # until the loop sleeps, any step that schedules work wakes it
             try:
                 started = self._steps_started
+                looked_at = self._clock.now()
                 if self._clock.monotonic() >= self._auth_paused_until:
-                    await self._claim_and_start(lease)
-                timeout = await self._sleep_budget(claimed_nothing=self._steps_started == started)
+                    looked_at = await self._claim_and_start(lease)
+                timeout = await self._sleep_budget(looked_at, claimed_nothing=self._steps_started == started)
             except Exception as exc:
                 timeout = self._store_trouble(exc)
             else:
@@ -176,16 +177,18 @@ class Scheduler:
                       consecutive_failures=self._store_failures)
         return delay
 
-    async def _claim_and_start(self, lease: timedelta) -> None:
+    async def _claim_and_start(self, lease: timedelta) -> datetime:
+        """Claim what is due and start its steps; returns the time the claim looked at."""
+        now = self._clock.now()
         room = self._max_steps - len(self._stepping)
         if self._auth_failures:
             # Credentials were refused: one probe step at a time until a request gets through, so
             # an expired key costs one request and one log line per pause, not one per job.
             room = min(room, 1 - len(self._stepping))
         if room <= 0:
-            return
+            return now
         active_cap = self._settings.max_active_jobs - self._claimed_queued
-        jobs = await self._store.claim_due(self._owner, self._clock.now(), lease, room, active_cap)
+        jobs = await self._store.claim_due(self._owner, now, lease, room, active_cap)
         for job in jobs:
             if job.id in self._stepping:
                 # Our own step still holds it: its lease ran out while it waited (a long 429 pause).
@@ -198,14 +201,16 @@ class Scheduler:
             task = asyncio.create_task(self._step(job))
             self._steps.add(task)
             task.add_done_callback(self._steps.discard)
+        return now
 
-    async def _sleep_budget(self, *, claimed_nothing: bool) -> float:
+    async def _sleep_budget(self, looked_at: datetime, *, claimed_nothing: bool) -> float:
         """Seconds until the next job is due (at most ``IDLE_WAKE_SECONDS``), or until a pause ends.
 
-        A job already due that the claim just passed over is blocked: its own step is still running,
-        or queued jobs wait for a slot of the active-job cap. The end of a step wakes the loop, so it
-        sleeps instead of claiming again at once, which would spin (hundreds of write transactions
-        a second while a queue waits for the cap).
+        A job that was already due when the claim ``looked_at`` the table and was passed over is
+        blocked: its own step is still running, or queued jobs wait for a slot of the active-job cap.
+        The end of a step wakes the loop, so it sleeps instead of claiming again at once, which would
+        spin (hundreds of write transactions a second while a queue waits for the cap). A job that
+        fell due only after that look is claimed at once.
         """
         timeout = IDLE_WAKE_SECONDS
         due = await self._store.next_due_at()
@@ -216,7 +221,7 @@ class Scheduler:
         paused = self._auth_paused_until - self._clock.monotonic()
         if paused > 0:  # jobs are due but may not be claimed yet: sleep through the pause
             return max(timeout, min(IDLE_WAKE_SECONDS, paused))
-        if claimed_nothing and timeout <= 0:
+        if claimed_nothing and due is not None and due <= looked_at:
             return IDLE_WAKE_SECONDS
         return timeout
 

@@ -51,9 +51,15 @@ def _configure(engine: Engine, busy_timeout: float, *, read_only: bool) -> None:
             cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # On the driver's cursor: through SQLAlchemy's execution machinery this one statement cost
+        # as much as the transaction's real work.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(begin)
+        cursor.close()
 
 
 def reader_engine(path: Path, busy_timeout: float) -> AsyncEngine:

@@ -146,8 +146,11 @@ _LEASE = (
     .returning(*jobs.c)
 )
 # The states are listed (``IN``), not excluded (``NOT IN``): that lets SQLite read the minimum from
-# ``ix_jobs_due`` per state (9 µs with 10,000 running jobs) instead of scanning it (1.5 ms).
-_NEXT_DUE = select(func.min(jobs.c.next_check_at)).where(jobs.c.state.in_([s.value for s in _UNFINISHED]))
+# ``ix_jobs_due`` per state (20 µs with 10,000 running jobs, 64 of them leased) instead of scanning
+# it (1.5 ms).
+_NEXT_DUE = select(func.min(jobs.c.next_check_at)).where(
+    jobs.c.state.in_([s.value for s in _UNFINISHED]), jobs.c.lease_owner.is_(None)
+)
 #: Snapshots come by the dozen per poll: bound as the driver's own values (see ``db_time``), the
 #: per-row type processing of a Core statement cost more than the poll's HTTP call.
 _INSERT_SNAPSHOTS = (
@@ -277,7 +280,13 @@ class SqlStore:
         return await self._db.run(work)
 
     async def next_due_at(self) -> datetime | None:
-        """The earliest next check of any unfinished job, to know how long the scheduler may sleep."""
+        """The earliest next check of any unfinished job not leased, to know how long the scheduler may sleep.
+
+        A leased job is some step's: its own commit sets its next check (and wakes the scheduler). Were
+        it counted, a step in flight (its row still showing the past check that made it due) would
+        look like a due job the claim passed over, and the loop would sleep a whole idle tick past
+        the next job that really falls due.
+        """
 
         def work(conn: Connection) -> datetime | None:
             value: datetime | None = conn.scalar(_NEXT_DUE)

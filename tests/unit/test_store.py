@@ -154,3 +154,15 @@ async def test_a_reader_holding_a_transaction_never_stalls_the_writer(store: Sql
 async def test_the_checkpoint_leaves_a_small_wal_alone(store: SqlStore, path: Path) -> None:
     await add_job(store)
     assert await store.checkpoint_wal(1 << 30, path.with_name(path.name + "-wal")) is False
+
+
+async def test_the_next_due_check_leaves_out_jobs_whose_step_is_in_flight(store: SqlStore) -> None:
+    """A leased job's row still shows the check that made it due; the scheduler's sleep must not count it."""
+    in_flight = await claimed(store, index=0)
+    waiting = await add_job(store, 1)
+    assert in_flight.next_check_at is not None and waiting.next_check_at is not None
+    assert in_flight.next_check_at < waiting.next_check_at
+    assert await store.next_due_at() == waiting.next_check_at
+    sooner = waiting.next_check_at - timedelta(seconds=1)
+    await store.commit_step(in_flight, "me", NOW, next_check_at=sooner)  # the step ends: its row counts again
+    assert await store.next_due_at() == sooner
