@@ -85,9 +85,14 @@ class WriterThread:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator-db-writer")
         self._connection: Connection | None = None
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` in one write transaction, in the writer thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
+    async def run(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """``work(connection)`` in one write transaction, in the writer thread.
+
+        ``durable=False`` commits without the fsync (``synchronous = NORMAL`` for that transaction):
+        for writes that need not survive a crash. A crash loses such a commit only if no durable
+        commit followed it; it can never corrupt the database or reorder commits.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work, durable)
 
     async def run_outside_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(driver_connection)`` in the writer thread, with no transaction open (a checkpoint)."""
@@ -100,10 +105,19 @@ class WriterThread:
             self._connection = self._engine.connect()
         return self._connection
 
-    def _transaction(self, work: Callable[[Connection], T]) -> T:
+    def _transaction(self, work: Callable[[Connection], T], durable: bool = True) -> T:
         connection = self._open()
-        with connection.begin():
-            return work(connection)
+        if durable:
+            with connection.begin():
+                return work(connection)
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        driver.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with connection.begin():
+                return work(connection)
+        finally:
+            driver.execute("PRAGMA synchronous = FULL")
 
     def _raw(self, work: Callable[[sqlite3.Connection], T]) -> T:
         driver_connection = self._open().connection.driver_connection
