@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,6 +95,10 @@ class WriterThread:
         """
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work, durable)
 
+    async def run_on_driver(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Like :meth:`run`, but ``work`` gets the driver's ``sqlite3`` connection (the hot path's SQL)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._driver_transaction, work, durable)
+
     async def run_outside_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(driver_connection)`` in the writer thread, with no transaction open (a checkpoint)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._raw, work)
@@ -107,22 +112,41 @@ class WriterThread:
 
     def _transaction(self, work: Callable[[Connection], T], durable: bool = True) -> T:
         connection = self._open()
+        with self._synchronous(durable), connection.begin():
+            return work(connection)
+
+    def _driver_transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
+        driver = self._driver()
+        with self._synchronous(durable):
+            driver.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(driver)
+            except BaseException:
+                driver.execute("ROLLBACK")
+                raise
+            driver.execute("COMMIT")
+            return result
+
+    @contextmanager
+    def _synchronous(self, durable: bool) -> Iterator[None]:
+        """``synchronous = NORMAL`` (no fsync at commit) around a transaction that need not be durable."""
         if durable:
-            with connection.begin():
-                return work(connection)
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
+            yield
+            return
+        driver = self._driver()
         driver.execute("PRAGMA synchronous = NORMAL")
         try:
-            with connection.begin():
-                return work(connection)
+            yield
         finally:
             driver.execute("PRAGMA synchronous = FULL")
 
+    def _driver(self) -> sqlite3.Connection:
+        driver = self._open().connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+
     def _raw(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        driver_connection = self._open().connection.driver_connection
-        assert isinstance(driver_connection, sqlite3.Connection)
-        return work(driver_connection)
+        return work(self._driver())
 
     async def close(self) -> None:
         """Close the connection (in its thread) and stop the thread."""

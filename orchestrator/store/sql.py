@@ -18,26 +18,23 @@ import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, Select, Update, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.dml import ReturningUpdate
 
 from orchestrator.errors import OrchestratorError, StaleWrite
-from orchestrator.jobs import REMOTE_ACTIVE, TERMINAL, Job, JobState, Snapshot, can_transition
+from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition
 from orchestrator.logs import scrub
+from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
-from orchestrator.store.schema import UtcDateTime, db_loss, db_time, events, job_specs, jobs, meta, snapshots
+from orchestrator.store.schema import db_time, events, job_specs, jobs, meta, snapshots
 
 log = structlog.get_logger(__name__)
 
-_DUE_STATES = (JobState.SUBMITTING, JobState.RUNNING, JobState.CANCELLING)
-_UNFINISHED = tuple(s for s in JobState if s not in TERMINAL)
 
 
 class DuplicateJob(OrchestratorError):
@@ -118,78 +115,11 @@ def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
             step.done.set_exception(exc)
 
 
-# Statements of the hot path, built once: building and cache-keying a statement per call cost more
-# than executing it. Values are bound by name: ``v_`` for the values set, ``w_`` for the conditions.
-
-_CLAIM_FREE = or_(jobs.c.lease_owner.is_(None), jobs.c.lease_expires_at < bindparam("now"))
-_ACTIVE_DUE = (
-    select(jobs.c.id)
-    .where(jobs.c.state.in_([s.value for s in _DUE_STATES]), jobs.c.next_check_at <= bindparam("now"), _CLAIM_FREE)
-    .order_by(jobs.c.next_check_at)
-    .limit(bindparam("limit"))
-)
-_QUEUED_DUE = (
-    select(jobs.c.id)
-    .where(jobs.c.state == JobState.QUEUED.value, jobs.c.next_check_at <= bindparam("now"), _CLAIM_FREE)
-    .order_by(jobs.c.priority.desc(), jobs.c.created_at, jobs.c.id)
-    .limit(bindparam("limit"))
-)
-_COUNT_REMOTE_ACTIVE = select(func.count()).select_from(jobs).where(
-    jobs.c.state.in_([s.value for s in REMOTE_ACTIVE])
-)
-
-
-def _lease(due: Select[tuple[str]]) -> ReturningUpdate[Any]:
-    """Lease the rows ``due`` selects, in one statement, returning them."""
-    return (
-        update(jobs)
-        .where(jobs.c.id.in_(due.scalar_subquery()))
-        .values(lease_owner=bindparam("v_owner"), lease_expires_at=bindparam("v_expires", type_=UtcDateTime()))
-        .returning(*jobs.c)
-    )
-
-
-_CLAIM_ACTIVE = _lease(_ACTIVE_DUE)
-_CLAIM_QUEUED = _lease(_QUEUED_DUE)
-# The states are listed (``IN``), not excluded (``NOT IN``): that lets SQLite read the minimum from
-# ``ix_jobs_due`` per state (20 µs with 10,000 running jobs, 64 of them leased) instead of scanning
-# it (1.5 ms).
-_NEXT_DUE = select(func.min(jobs.c.next_check_at)).where(
-    jobs.c.state.in_([s.value for s in _UNFINISHED]), jobs.c.lease_owner.is_(None)
-)
-#: Snapshots come by the dozen per poll: bound as the driver's own values (see ``db_time``), the
-#: per-row type processing of a Core statement cost more than the poll's HTTP call.
-_INSERT_SNAPSHOTS = (
-    "INSERT INTO snapshots (job_id, step, epoch, mean_loss, compute_time, recorded_at)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
 _INSERT_EVENT = insert(events)
 _INSERT_JOB = insert(jobs).returning(*jobs.c)
 _INSERT_SPEC = insert(job_specs)
 _JOB_BY_KEY = select(jobs.c.id).where(jobs.c.job_key == bindparam("value"))
 _JOB_BY_MODEL = select(jobs.c.id).where(jobs.c.tuned_model_id == bindparam("value"))
-
-
-@lru_cache(maxsize=256)
-def _step_update(columns: tuple[str, ...], soon_if_cancel_requested: bool) -> Update:
-    """The compare-and-set UPDATE of a step that sets ``columns``: one per distinct set, built once.
-
-    With ``soon_if_cancel_requested`` the next check is ``now`` when a user's cancel arrived while the
-    step was under way: the flag is set by another connection, so only the UPDATE itself can see it.
-    """
-    values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=jobs.c[name].type) for name in columns}
-    if soon_if_cancel_requested:
-        values["next_check_at"] = case(
-            (jobs.c.cancel_requested, bindparam("w_now", type_=jobs.c.next_check_at.type)),
-            else_=values["next_check_at"],
-        )
-    return (
-        update(jobs)
-        .where(jobs.c.id == bindparam("w_id"), jobs.c.state == bindparam("w_state"),
-               jobs.c.lease_owner == bindparam("w_owner"))
-        .values(values)
-        .returning(*jobs.c)
-    )
 
 
 class SqlStore:
@@ -269,20 +199,20 @@ class SqlStore:
         A job leased by someone else is skipped until the lease expires. One transaction.
         """
 
-        lease_to = {"now": now, "v_owner": owner, "v_expires": now + lease}
+        lease_to = {"now": now, "owner": owner, "expires": now + lease}
 
-        def work(conn: Connection) -> list[Job]:
-            rows = list(conn.execute(_CLAIM_ACTIVE, {**lease_to, "limit": limit}))
-            room = limit - len(rows)
-            if room > 0 and conn.scalar(_QUEUED_DUE, {"now": now, "limit": 1}) is not None:
-                room = min(room, active_cap - int(conn.scalar(_COUNT_REMOTE_ACTIVE) or 0))
+        def work(driver: sqlite3.Connection) -> list[Job]:
+            claimed = hotpath.fetch_jobs(driver, hotpath.CLAIM_ACTIVE, {**lease_to, "limit": limit})
+            room = limit - len(claimed)
+            if room > 0 and driver.execute(hotpath.QUEUED_DUE, {"now": db_time(now)}).fetchone():
+                room = min(room, active_cap - driver.execute(hotpath.COUNT_REMOTE_ACTIVE).fetchone()[0])
                 if room > 0:
-                    rows.extend(conn.execute(_CLAIM_QUEUED, {**lease_to, "limit": room}).all())
-            return [job_from_row(r) for r in rows]
+                    claimed += hotpath.fetch_jobs(driver, hotpath.CLAIM_QUEUED, {**lease_to, "limit": room})
+            return claimed
 
         # Not fsync'ed: a lease matters only while this process lives (a restart forgets them all),
         # and the next durable commit writes it to disk anyway.
-        return await self._db.run(work, durable=False)
+        return await self._db.run_on_driver(work, durable=False)
 
     async def next_due_at(self) -> datetime | None:
         """The earliest next check of any unfinished job not leased, to know how long the scheduler may sleep.
@@ -293,11 +223,12 @@ class SqlStore:
         the next job that really falls due.
         """
 
-        def work(conn: Connection) -> datetime | None:
-            value: datetime | None = conn.scalar(_NEXT_DUE)
+        def work(driver: sqlite3.Connection) -> str | None:
+            value: str | None = driver.execute(hotpath.NEXT_DUE).fetchone()[0]
             return value
 
-        return await self._db.run(work)
+        due = await self._db.run_on_driver(work)
+        return None if due is None else datetime.fromisoformat(due).replace(tzinfo=UTC)
 
     async def request_body(self, job_id: str) -> dict[str, Any]:
         """The create request body recorded for the job."""
@@ -379,7 +310,7 @@ class SqlStore:
                         _fail([step], alone)
 
     async def _write_batch(self, batch: list[_PendingStep]) -> None:
-        results = await self._db.run(lambda conn: [_apply_step(conn, step) for step in batch])
+        results = await self._db.run_on_driver(lambda driver: [_apply_step(driver, step) for step in batch])
         for step, result in zip(batch, results, strict=True):
             if step.done.done():
                 continue
@@ -511,23 +442,18 @@ def _insert_job(conn: Connection, new: NewJob, now: datetime) -> Job | Duplicate
     return job_from_row(row)
 
 
-def _apply_step(conn: Connection, step: _PendingStep) -> Job | StaleWrite:
+def _apply_step(driver: sqlite3.Connection, step: _PendingStep) -> Job | StaleWrite:
     """One step's writes inside the group's transaction; a lost compare-and-set writes nothing."""
     job, to, now = step.job, step.to, step.now
     parameters = {f"v_{name}": value for name, value in step.changes.items()}
     parameters.update(w_id=job.id, w_state=job.state.value, w_owner=step.owner, w_now=now)
-    statement = _step_update(tuple(sorted(step.changes)), step.soon_if_cancel_requested)
-    row = conn.execute(statement, parameters).one_or_none()
-    if row is None:
+    statement = hotpath.step_update(tuple(sorted(step.changes)), step.soon_if_cancel_requested)
+    updated = hotpath.fetch_jobs(driver, statement, parameters)
+    if not updated:
         return StaleWrite(job.id, job.state.value, (to or job.state).value)
     if step.snapshots:
-        recorded_at = db_time(now)
-        conn.exec_driver_sql(_INSERT_SNAPSHOTS, [
-            (job.id, s.step, s.epoch, db_loss(s.mean_loss), s.compute_time, recorded_at) for s in step.snapshots
-        ])
+        driver.executemany(hotpath.INSERT_SNAPSHOTS, hotpath.snapshot_rows(job.id, step.snapshots, now))
     if to is not None:
-        conn.execute(_INSERT_EVENT, {
-            "job_id": job.id, "at": now, "from_state": job.state.value, "to_state": to.value,
-            "detail": scrub(json.dumps(dict(step.detail or {}), default=str)),
-        })
-    return job_from_row(row)
+        detail = scrub(json.dumps(dict(step.detail or {}), default=str))
+        driver.execute(hotpath.INSERT_EVENT, (job.id, db_time(now), job.state.value, to.value, detail))
+    return updated[0]

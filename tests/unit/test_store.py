@@ -6,6 +6,7 @@ import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -167,3 +168,19 @@ async def test_the_next_due_check_leaves_out_jobs_whose_step_is_in_flight(store:
     sooner = waiting.next_check_at - timedelta(seconds=1)
     await store.commit_step(in_flight, "me", NOW, next_check_at=sooner)  # the step ends: its row counts again
     assert await store.next_due_at() == sooner
+
+
+async def test_the_hot_path_reads_and_writes_rows_exactly_as_the_core_types_do(store: SqlStore) -> None:
+    """Claims and steps go through plain SQL (store/hotpath.py): the jobs they return, and the rows
+    they leave, must be those SQLAlchemy's types would (timestamps, NaN loss, booleans, states)."""
+    job = await claimed(store)
+    job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
+    job = await store.commit_step(job, "me", NOW, to=JobState.RUNNING, release=False, started_at=NOW,
+                                  last_loss=math.nan, completed_steps=3, next_check_at=NOW + LEASE,
+                                  soon_if_cancel_requested=True)
+    [stored] = await all_jobs(store)
+    assert job.last_loss is not None and math.isnan(job.last_loss)
+    assert stored.last_loss is not None and math.isnan(stored.last_loss)
+    assert replace(job, last_loss=0.0) == replace(stored, last_loss=0.0)
+    assert job.started_at == NOW and job.next_check_at == NOW + LEASE and job.lease_owner == "me"
+    assert job.state is JobState.RUNNING and job.cancel_requested is False
