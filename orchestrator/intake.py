@@ -29,7 +29,7 @@ from orchestrator.config import SpoolSettings
 from orchestrator.errors import SpecError
 from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
-from orchestrator.spec import parse_job
+from orchestrator.spec import JobSpec, parse_job
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
 log = structlog.get_logger(__name__)
@@ -88,19 +88,27 @@ def drop_job_file(spool_root: Path, name: str, data: bytes) -> Path:
 
 
 def new_job_from_file(data: bytes, *, source: str, intake_id: str, installation_id: str, max_bytes: int) -> NewJob:
-    """The rows to record for a job file's bytes; raises :class:`SpecError` for a file that is not a job.
+    """The rows to record for a job file's bytes; raises :class:`SpecError` for a file that is not a job."""
+    spec = parse_job(data, source=source, max_bytes=max_bytes)
+    return new_job(spec, hashlib.sha256(data).hexdigest(), len(data), source=source, intake_id=intake_id,
+                   installation_id=installation_id)
+
+
+def new_job(
+    spec: JobSpec, file_sha256: str, file_bytes: int, *, source: str, intake_id: str, installation_id: str
+) -> NewJob:
+    """The rows to record for a parsed job file.
 
     The request body is serialized here, once, and the parsed tree is dropped with the spec: a maximal
-    job (20 MB of examples) is then held as one string on its way to the database, not three times.
+    job (20 MB of examples) then travels to the database as one string.
     """
-    spec = parse_job(data, source=source, max_bytes=max_bytes)
     return NewJob(
         job_key=spec.job_key, priority=spec.priority, display_name=spec.display_name, base_model=spec.base_model,
         tuned_model_id=spec.tuned_model_id or derive_tuned_model_id(spec.job_key, spec.display_name, installation_id),
         labels=spec.labels, source_file=source, intake_id=intake_id, max_run_time=spec.max_run_time,
         stall_timeout=spec.stall_timeout, body_json=json.dumps(spec.body, ensure_ascii=False, separators=(",", ":")),
         example_count=spec.example_count, total_steps=spec.expected_total_steps,
-        file_sha256=hashlib.sha256(data).hexdigest(), file_bytes=len(data),
+        file_sha256=file_sha256, file_bytes=file_bytes,
     )
 
 
@@ -295,8 +303,7 @@ class Intake:
         if problem is not None or data is None:
             return SpecError(shown, "", problem or "unreadable")
         try:
-            return new_job_from_file(data, source=shown, intake_id=claim.token,
-                                     installation_id=self._installation_id, max_bytes=max_bytes)
+            spec = parse_job(data, source=shown, max_bytes=max_bytes)
         except SpecError as error:
             if time.time() - mtime < self._settings.settle_seconds:
                 return _Unsettled(error.problem)
@@ -304,6 +311,9 @@ class Intake:
         except (RecursionError, MemoryError, ValueError, TypeError) as exc:
             # The parser's own bug must not take the daemon down or leave the file in limbo.
             return SpecError(shown, "", f"could not be read as a job ({type(exc).__name__})")
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        del data  # not held while the body is serialized: a maximal file would be in memory twice more
+        return new_job(spec, digest, size, source=shown, intake_id=claim.token, installation_id=self._installation_id)
 
     async def _record(self, batch: list[tuple[_Claim, NewJob]]) -> None:
         """Record a batch of jobs in one transaction, then move each file to accepted/ (or rejected/)."""

@@ -1,6 +1,7 @@
-"""The statements the scheduler runs on every poll, as SQL for the driver.
+"""The statements the scheduler runs on every poll (and the intake on every file), as SQL for the driver.
 
-With 10,000 running jobs the daemon claims, polls and commits ~170 jobs a second; a Core statement
+With 10,000 running jobs the daemon claims, polls and commits ~170 jobs a second, and a burst of
+dropped files asks for a thousand inserts a second; a Core statement
 through SQLAlchemy's execution layer cost 0.1 to 0.4 ms of CPU, more than the SQLite work it asks for,
 and the HTTP poll itself is ~0.6 ms. So these few statements are plain SQL on the writer's
 ``sqlite3`` connection, with values converted here exactly as the schema's types convert them
@@ -54,6 +55,26 @@ INSERT_SNAPSHOTS = (
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 INSERT_EVENT = "INSERT INTO events (job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)"
+JOB_BY_KEY = "SELECT id FROM jobs WHERE job_key = ?"
+JOB_BY_TUNED_MODEL = "SELECT id FROM jobs WHERE tuned_model_id = ?"
+INSERT_SPEC = (
+    "INSERT INTO job_specs (job_id, body, example_count, file_sha256, file_bytes) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def insert_job(values: Mapping[str, Any]) -> str:
+    """The INSERT of a ``jobs`` row with ``values``' columns (the others take their defaults)."""
+    return _insert_job(tuple(values))
+
+
+@lru_cache(maxsize=8)
+def _insert_job(columns: tuple[str, ...]) -> str:
+    unknown = set(columns) - set(_COLUMNS)
+    if unknown:
+        raise ValueError(f"no column {sorted(unknown)} in jobs")
+    return (
+        f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join(f':{name}' for name in columns)}) {_RETURNING}"
+    )
 
 
 @lru_cache(maxsize=256)

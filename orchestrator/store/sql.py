@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from orchestrator.errors import OrchestratorError, StaleWrite
@@ -116,10 +116,6 @@ def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
 
 
 _INSERT_EVENT = insert(events)
-_INSERT_JOB = insert(jobs).returning(*jobs.c)
-_INSERT_SPEC = insert(job_specs)
-_JOB_BY_KEY = select(jobs.c.id).where(jobs.c.job_key == bindparam("value"))
-_JOB_BY_MODEL = select(jobs.c.id).where(jobs.c.tuned_model_id == bindparam("value"))
 
 
 class SqlStore:
@@ -177,7 +173,7 @@ class SqlStore:
         Each result is the recorded job or the :class:`DuplicateJob` that kept it out, in order; a
         duplicate of a job earlier in the same batch is caught like any other.
         """
-        return await self._db.run(lambda conn: [_insert_job(conn, new, now) for new in batch])
+        return await self._db.run_on_driver(lambda driver: [_insert_job(driver, new, now) for new in batch])
 
     async def job_by_intake_id(self, intake_id: str) -> Job | None:
         """The job an intake claim recorded, if it got that far (for finishing a crashed intake)."""
@@ -414,32 +410,27 @@ class SqlStore:
         return await self._db.run_outside_transaction(work)
 
 
-def _insert_job(conn: Connection, new: NewJob, now: datetime) -> Job | DuplicateJob:
+def _insert_job(driver: sqlite3.Connection, new: NewJob, now: datetime) -> Job | DuplicateJob:
     """The rows of one accepted job file (see :meth:`SqlStore.add_jobs`), or why it is a duplicate."""
     for query, value, what in (
-        (_JOB_BY_KEY, new.job_key, "job key"),
-        (_JOB_BY_MODEL, new.tuned_model_id, "tuned model id"),
+        (hotpath.JOB_BY_KEY, new.job_key, "job key"),
+        (hotpath.JOB_BY_TUNED_MODEL, new.tuned_model_id, "tuned model id"),
     ):
-        existing = conn.scalar(query, {"value": value})
+        existing = driver.execute(query, (value,)).fetchone()
         if existing is not None:
-            return DuplicateJob(what, value, existing)
-    job_id = new_job_id()
-    row = conn.execute(_INSERT_JOB, {
-        "id": job_id, "job_key": new.job_key, "state": JobState.QUEUED.value, "priority": new.priority,
+            return DuplicateJob(what, value, existing[0])
+    values = {
+        "id": new_job_id(), "job_key": new.job_key, "state": JobState.QUEUED.value, "priority": new.priority,
         "display_name": new.display_name, "base_model": new.base_model, "tuned_model_id": new.tuned_model_id,
         "labels": json.dumps(dict(new.labels), sort_keys=True), "source_file": new.source_file,
         "intake_id": new.intake_id, "total_steps": new.total_steps, "max_run_time": new.max_run_time,
         "stall_timeout": new.stall_timeout, "next_check_at": now, "created_at": now, "updated_at": now,
-    }).one()
-    conn.execute(_INSERT_SPEC, {
-        "job_id": job_id, "body": new.body_json, "example_count": new.example_count,
-        "file_sha256": new.file_sha256, "file_bytes": new.file_bytes,
-    })
-    conn.execute(_INSERT_EVENT, {
-        "job_id": job_id, "at": now, "from_state": None, "to_state": JobState.QUEUED.value,
-        "detail": json.dumps({"source_file": new.source_file}),
-    })
-    return job_from_row(row)
+    }
+    [job] = hotpath.fetch_jobs(driver, hotpath.insert_job(values), values)
+    driver.execute(hotpath.INSERT_SPEC, (job.id, new.body_json, new.example_count, new.file_sha256, new.file_bytes))
+    detail = json.dumps({"source_file": new.source_file})
+    driver.execute(hotpath.INSERT_EVENT, (job.id, db_time(now), None, JobState.QUEUED.value, detail))
+    return job
 
 
 def _apply_step(driver: sqlite3.Connection, step: _PendingStep) -> Job | StaleWrite:
