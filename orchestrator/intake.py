@@ -203,8 +203,8 @@ class Intake:
     async def scan(self, stop: asyncio.Event | None = None) -> int:
         """Claim and handle every candidate in the inbox (and unsettled files now due); returns how many.
 
-        Fresh files are recorded in batches (``RECORD_BATCH_FILES``, ``RECORD_BATCH_BYTES``): each is
-        claimed and examined on its own, and the jobs of a batch share one transaction.
+        Fresh files go in batches (``RECORD_BATCH_FILES``, ``RECORD_BATCH_BYTES``): claimed, then
+        read and parsed in one worker-thread call, and their jobs recorded in one transaction.
         """
         handled = 0
         now = time.monotonic()
@@ -216,25 +216,12 @@ class Intake:
                 handled += 1
         with os.scandir(self._dirs[INBOX]) as entries:
             names = sorted(entry.name for entry in entries if self._wanted(entry))
-        batch: list[tuple[_Claim, NewJob]] = []
-        batch_bytes = 0
-        for name in names:
+        for start in range(0, len(names), RECORD_BATCH_FILES):
             if stop is not None and stop.is_set():
                 break
-            claim = self._claim(name)
-            if claim is None:
-                continue
-            handled += 1
-            new = await self._examine(claim, fresh=True)
-            if new is None:
-                continue
-            batch.append((claim, new))
-            batch_bytes += len(new.body_json)
-            if len(batch) >= RECORD_BATCH_FILES or batch_bytes >= RECORD_BATCH_BYTES:
-                await self._record(batch)
-                batch, batch_bytes = [], 0
-        if batch:
-            await self._record(batch)
+            claims = [claim for name in names[start : start + RECORD_BATCH_FILES] if (claim := self._claim(name))]
+            handled += len(claims)
+            await self._take_in(claims)
         return handled
 
     def _claim(self, name: str) -> _Claim | None:
@@ -265,35 +252,63 @@ class Intake:
             log.info("inbox_entry_ignored", file=printable(name), reason=reason)
 
     async def _handle(self, claim: _Claim) -> None:
-        """One claimed file left from earlier (a crash, a failure, unsettled) to its end."""
-        new = await self._examine(claim, fresh=False)
-        if new is not None:
-            await self._record([(claim, new)])
+        """One claimed file left from earlier (a crash, a failure, unsettled) to its end.
 
-    async def _examine(self, claim: _Claim, *, fresh: bool) -> NewJob | None:
-        """The job to record for a claimed file; None when it was settled otherwise or must wait.
-
-        A file claimed earlier may already be recorded (by a run that died before moving it): it
-        is accepted as it is. A failure here (database locked, disk full) leaves the claimed file in
-        processing/, where it is looked at again after a pause, and at the next start in any case:
-        nothing is lost, and the intake keeps going with the other files.
+        It may be recorded already, by a run that died before moving it: then it is accepted as is.
         """
         try:
-            if not fresh and (existing := await self._store.job_by_intake_id(claim.token)) is not None:
+            existing = await self._store.job_by_intake_id(claim.token)
+            if existing is not None:
                 self._finish(claim.path, ACCEPTED, f"{existing.id}{SEPARATOR}{claim.name}")
-                return None
-            outcome = await asyncio.to_thread(self._read_job, claim)
-            if isinstance(outcome, SpecError):
-                self._reject(claim.path, claim.name, outcome)
-                return None
-            if isinstance(outcome, _Unsettled):
-                self._unsettled[claim.path] = time.monotonic() + self._settings.settle_seconds
-                log.info("intake_file_unsettled", file=printable(claim.name), error=outcome.problem)
-                return None
-            return outcome
+                return
         except Exception as exc:
             await self._defer(claim, exc)
-            return None
+            return
+        await self._take_in([claim])
+
+    async def _take_in(self, claims: list[_Claim]) -> None:
+        """Claimed files to their ends: each accepted, rejected, left to settle, or deferred.
+
+        Files are read and parsed in a worker thread, as many per call as fit ``RECORD_BATCH_BYTES``
+        of request bodies, and each such batch is recorded in one transaction. A failure (database
+        locked, disk full) leaves a file in processing/, where it is looked at again after a pause,
+        and at the next start in any case: nothing is lost, and the intake goes on with the others.
+        """
+        while claims:
+            outcomes = await asyncio.to_thread(self._read_jobs, claims)
+            batch: list[tuple[_Claim, NewJob]] = []
+            for claim, outcome in zip(claims, outcomes, strict=False):
+                try:
+                    if isinstance(outcome, NewJob):
+                        batch.append((claim, outcome))
+                    elif isinstance(outcome, SpecError):
+                        self._reject(claim.path, claim.name, outcome)
+                    elif isinstance(outcome, _Unsettled):
+                        self._unsettled[claim.path] = time.monotonic() + self._settings.settle_seconds
+                        log.info("intake_file_unsettled", file=printable(claim.name), error=outcome.problem)
+                    else:
+                        await self._defer(claim, outcome)
+                except Exception as exc:
+                    await self._defer(claim, exc)
+            if batch:
+                await self._record(batch)
+            claims = claims[len(outcomes) :]
+
+    def _read_jobs(self, claims: list[_Claim]) -> list[NewJob | SpecError | _Unsettled | Exception]:
+        """:meth:`_read_job` for the first claims, until their bodies fill ``RECORD_BATCH_BYTES``."""
+        outcomes: list[NewJob | SpecError | _Unsettled | Exception] = []
+        size = 0
+        for claim in claims:
+            try:
+                outcome: NewJob | SpecError | _Unsettled | Exception = self._read_job(claim)
+            except Exception as exc:  # e.g. an I/O error reading it: this file waits, the others go on
+                outcome = exc
+            outcomes.append(outcome)
+            if isinstance(outcome, NewJob):
+                size += len(outcome.body_json)
+                if size >= RECORD_BATCH_BYTES:
+                    break
+        return outcomes
 
     def _read_job(self, claim: _Claim) -> NewJob | SpecError | _Unsettled:
         """Read and parse a claimed file (in a worker thread): the job, or why it is not one (yet)."""
