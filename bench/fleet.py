@@ -150,7 +150,7 @@ def _child_daemon(config: Path, report: Path) -> None:
 
     counters = _Counters(lateness=[], late_at=[], since=time.time())
     read_remote = Scheduler._read_remote
-    transaction = WriterThread._transaction
+    transactions = WriterThread._transaction, WriterThread._driver_transaction
 
     async def counted_read_remote(self: Scheduler, job: Any, *args: Any, **kwargs: Any) -> Any:
         if job.next_check_at is not None:
@@ -161,13 +161,17 @@ def _child_daemon(config: Path, report: Path) -> None:
         counters.polls += 1
         return await read_remote(self, job, *args, **kwargs)
 
-    def counted_transaction(self: WriterThread, work: Any) -> Any:
-        result = transaction(self, work)
-        counters.transactions += 1
-        return result
+    def counted(transaction: Any) -> Any:
+        def counted_transaction(self: WriterThread, *args: Any) -> Any:
+            result = transaction(self, *args)
+            counters.transactions += 1
+            return result
+
+        return counted_transaction
 
     Scheduler._read_remote = counted_read_remote  # type: ignore[method-assign]
-    WriterThread._transaction = counted_transaction  # type: ignore[method-assign]
+    WriterThread._transaction = counted(transactions[0])  # type: ignore[method-assign]
+    WriterThread._driver_transaction = counted(transactions[1])  # type: ignore[method-assign]
 
     def dump(_signum: int, _frame: Any) -> None:
         now = time.time()

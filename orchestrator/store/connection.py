@@ -74,9 +74,11 @@ class WriterThread:
     """The one writer connection, and the one thread that ever uses it.
 
     :meth:`run` executes a function in a transaction there (``BEGIN IMMEDIATE`` … ``COMMIT``, or
-    ``ROLLBACK`` when it raises) and hands back its result. The connection is opened on first use,
-    in that thread; a connection SQLAlchemy invalidated (a disk error) is replaced on the next call.
-    A caller cancelled while its transaction runs does not stop it: the transaction ends on its own.
+    ``ROLLBACK`` when it raises) and hands back its result; :meth:`run_on_driver` does the same with
+    the ``sqlite3`` connection underneath, for the plain SQL of the hot path. The connection is opened
+    on first use, in that thread; a connection SQLAlchemy invalidated (a disk error) is replaced on
+    the next call. A caller cancelled while its transaction runs does not stop it: the transaction
+    ends on its own.
     """
 
     def __init__(self, path: Path, busy_timeout: float) -> None:
@@ -86,17 +88,17 @@ class WriterThread:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestrator-db-writer")
         self._connection: Connection | None = None
 
-    async def run(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
-        """``work(connection)`` in one write transaction, in the writer thread.
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in one write transaction, in the writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
+
+    async def run_on_driver(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Like :meth:`run`, but ``work`` gets the driver's ``sqlite3`` connection (the hot path's SQL).
 
         ``durable=False`` commits without the fsync (``synchronous = NORMAL`` for that transaction):
         for writes that need not survive a crash. A crash loses such a commit only if no durable
         commit followed it; it can never corrupt the database or reorder commits.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work, durable)
-
-    async def run_on_driver(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
-        """Like :meth:`run`, but ``work`` gets the driver's ``sqlite3`` connection (the hot path's SQL)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._driver_transaction, work, durable)
 
     async def run_outside_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -110,21 +112,22 @@ class WriterThread:
             self._connection = self._engine.connect()
         return self._connection
 
-    def _transaction(self, work: Callable[[Connection], T], durable: bool = True) -> T:
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
         connection = self._open()
-        with self._synchronous(durable), connection.begin():
+        with connection.begin():
             return work(connection)
 
-    def _driver_transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
+    def _driver_transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool) -> T:
         driver = self._driver()
         with self._synchronous(durable):
             driver.execute("BEGIN IMMEDIATE")
             try:
                 result = work(driver)
+                driver.execute("COMMIT")
             except BaseException:
-                driver.execute("ROLLBACK")
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
                 raise
-            driver.execute("COMMIT")
             return result
 
     @contextmanager

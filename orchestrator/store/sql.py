@@ -4,7 +4,8 @@ The rules it keeps (DESIGN.md, "SQLite"): WAL so readers never block the writer;
 a committed tuned-model id survives a power cut; one writer connection, used from one thread
 (:class:`~orchestrator.store.connection.WriterThread`); ``BEGIN IMMEDIATE`` so a write transaction
 takes the lock up front instead of failing half-way; a busy timeout; and no transaction is ever held
-across an HTTP call (each method is one short transaction).
+across an HTTP call (each method is one short transaction). The statements run per poll and per file
+are plain SQL (:mod:`orchestrator.store.hotpath`); the rest are SQLAlchemy Core.
 
 Every job write is a compare-and-set on (id, state, lease owner): a stale actor's write matches no
 row and raises :class:`StaleWrite` instead of being applied.
@@ -22,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,9 +32,6 @@ from orchestrator.logs import scrub
 from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
 from orchestrator.store.schema import db_time, events, job_specs, jobs, meta, snapshots
-
-log = structlog.get_logger(__name__)
-
 
 
 class DuplicateJob(OrchestratorError):
@@ -113,9 +110,6 @@ def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
             step.done.cancel()
         else:
             step.done.set_exception(exc)
-
-
-_INSERT_EVENT = insert(events)
 
 
 class SqlStore:
@@ -347,7 +341,7 @@ class SqlStore:
                 update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
                 .values(**changes).returning(*jobs.c)
             ).one()
-            conn.execute(_INSERT_EVENT, {
+            conn.execute(insert(events), {
                 "job_id": job_id, "at": now, "from_state": job.state.value, "to_state": to_state,
                 "detail": json.dumps({"reason": "cancel requested by user"}),
             })

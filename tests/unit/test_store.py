@@ -184,3 +184,14 @@ async def test_the_hot_path_reads_and_writes_rows_exactly_as_the_core_types_do(s
     assert replace(job, last_loss=0.0) == replace(stored, last_loss=0.0)
     assert job.started_at == NOW and job.next_check_at == NOW + LEASE and job.lease_owner == "me"
     assert job.state is JobState.RUNNING and job.cancel_requested is False
+
+
+async def test_a_failed_driver_transaction_is_rolled_back_and_the_writer_goes_on(store: SqlStore) -> None:
+    def fail_half_way(driver: sqlite3.Connection) -> None:
+        driver.execute("INSERT INTO meta (key, value) VALUES ('half', 'way')")
+        raise RuntimeError("a bug in the middle of a transaction")
+
+    with pytest.raises(RuntimeError):
+        await store._db.run_on_driver(fail_half_way)
+    assert await sql_rows(store, "SELECT value FROM meta WHERE key = 'half'") == []
+    assert await store.get_or_set_meta("after", "ok") == "ok"
