@@ -51,7 +51,7 @@ from bench.common import (
 )
 
 #: Default daemon poll bounds (seconds): the fleet runs on the shipped defaults.
-POLL_MIN, POLL_MAX = 10.0, 60.0
+POLL_MIN, POLL_MAX = 5.0, 60.0
 #: 20 examples, batch 1, 500 epochs: 10,000 steps of 2 s, about 5.5 hours; nothing ends during a run.
 EXAMPLES, BATCH, EPOCHS = 20, 1, 500
 IN_FLIGHT = 16

@@ -59,7 +59,7 @@ EXAMPLES, BATCH = 20, 4  # 5 steps per epoch
 STEP_SECONDS = 2.0  # simulated seconds per step (production: 1.2-2.6 s)
 TUTORIAL_SLEEP = 5.0  # the tutorial's ``sleep 5``
 API_CORE = (1.0, 20.0, 1.5)  # google.api_core.future.polling.DEFAULT_POLLING: initial, maximum, multiplier
-DAEMON_POLL = (10.0, 60.0)  # the daemon's default poll_min_interval, poll_max_interval
+DAEMON_POLL = (5.0, 60.0)  # the daemon's default poll_min_interval, poll_max_interval
 
 
 def job_set(count: int, seed: int) -> list[dict[str, Any]]:

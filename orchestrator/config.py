@@ -98,7 +98,7 @@ class SchedulerSettings:
     #: Remote jobs (submitting, running, cancelling) at once: the project's tuning quota.
     max_active_jobs: int = 4
     #: Bounds on the time between two polls of one running operation, in seconds.
-    poll_min_interval: float = 10.0
+    poll_min_interval: float = 5.0
     poll_max_interval: float = 60.0
     #: Exponential back-off after an error: base and cap, in seconds (full jitter).
     backoff_base: float = 1.0

@@ -54,7 +54,7 @@ IDLE_WAKE_SECONDS = 1.0
 #: ``CLAIM_SPACING_MAX_SECONDS``: polls falling due within it share one claim transaction (with the
 #: defaults, at most 5 claims a second however many jobs run, instead of one per poll), and none is
 #: delayed by more than it.
-CLAIM_SPACING_SHARE = 0.02
+CLAIM_SPACING_SHARE = 0.04
 CLAIM_SPACING_MAX_SECONDS = 0.2
 _ALWAYS = datetime.max.replace(tzinfo=UTC)
 #: Longest pause after the database failed a tick, and how often such failures are logged.
