@@ -113,7 +113,7 @@ async def run_daemon(
                      stale_leases_released=released)
             async with (
                 api_base_url(settings) as base_url,
-                open_tuning_api(settings.api, base_url, trace_configs=[metrics.trace_config()]) as api,
+                open_tuning_api(settings.api, base_url, on_response=metrics.api_response) as api,
             ):
                 scheduler = Scheduler(store, api, settings.scheduler, clock, owner,
                                       max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -67,13 +67,20 @@ class HttpTuningApi:
     """The tuning API over one ``aiohttp.ClientSession``; build it with :func:`open_tuning_api`."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, auth: Auth, throttle: Throttle, timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        auth: Auth,
+        throttle: Throttle,
+        timeout: float,
+        on_response: Callable[[str, int | None], None] = lambda _route, _status: None,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._auth = auth
         self._throttle = throttle
         self._timeout = timeout
+        self._on_response = on_response
 
     async def create_tuned_model(self, tuned_model_id: str, body: Mapping[str, Any]) -> OperationStatus:
         """``POST /v1beta/tunedModels?tunedModelId=…``; the id makes repeating it safe (409 = it landed)."""
@@ -148,10 +155,10 @@ class HttpTuningApi:
         started = time.perf_counter()
         url = self._base + path
         try:
-            status, payload, headers = await self._exchange(method, url, params, body)
+            status, payload, headers = await self._exchange(method, route, url, params, body)
             if status == 401:
                 await self._auth.refresh()
-                status, payload, headers = await self._exchange(method, url, params, body)
+                status, payload, headers = await self._exchange(method, route, url, params, body)
             if 200 <= status < 300:
                 return parse(None if parse is _ignore else decode_json(payload, status))
             raise error_from_response(status, payload, headers)
@@ -159,8 +166,22 @@ class HttpTuningApi:
             self._failed(method, route, exc, time.perf_counter() - started)
             raise
 
-    async def _exchange(self, method: str, url: str, params: Mapping[str, str] | None, body: bytes | None) -> _Response:
-        """Send once through the throttle; any failure to get a whole response is a TransientError."""
+    async def _exchange(
+        self, method: str, route: str, url: str, params: Mapping[str, str] | None, body: bytes | None
+    ) -> _Response:
+        """Send once through the throttle; any failure to get a whole response is a TransientError.
+
+        ``on_response`` hears of every exchange: its route and status, None when no whole response came.
+        """
+        try:
+            answer = await self._send(method, url, params, body)
+        except TransientError:
+            self._on_response(route, None)
+            raise
+        self._on_response(route, answer[0])
+        return answer
+
+    async def _send(self, method: str, url: str, params: Mapping[str, str] | None, body: bytes | None) -> _Response:
         headers = await self._auth.headers()
         if body is not None:
             headers["content-type"] = "application/json"
@@ -209,13 +230,13 @@ async def open_tuning_api(
     *,
     auth: Auth | None = None,
     throttle: Throttle | None = None,
-    trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    on_response: Callable[[str, int | None], None] = lambda _route, _status: None,
 ) -> AsyncIterator[HttpTuningApi]:
     """The client and its session for the lifetime of the block.
 
     ``base_url`` overrides ``settings.base_url`` (the daemon passes the embedded emulator's URL).
     ``auth`` and ``throttle`` default to the ones the settings describe; tests inject their own.
-    ``trace_configs`` observe every request of the session (the daemon counts them for ``/metrics``).
+    ``on_response`` hears each request's route and status (the daemon counts them for ``/metrics``).
     """
     url = base_url or settings.base_url
     if url == EMBEDDED_EMULATOR or not url.startswith(("http://", "https://")):
@@ -227,9 +248,9 @@ async def open_tuning_api(
     # for a connection once the throttle has let it go.
     connector = aiohttp.TCPConnector(limit=settings.max_in_flight)
     async with aiohttp.ClientSession(
-        timeout=timeout, connector=connector, raise_for_status=False, trace_configs=list(trace_configs) or None
+        timeout=timeout, connector=connector, raise_for_status=False
     ) as session:
-        yield HttpTuningApi(session, url, credentials, gate, settings.timeout)
+        yield HttpTuningApi(session, url, credentials, gate, settings.timeout, on_response)
 
 
 def _ignore(_data: Any) -> None:

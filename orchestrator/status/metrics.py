@@ -1,10 +1,10 @@
 """The daemon's Prometheus metrics: one registry per daemon, fed by hooks the daemon wires in.
 
 The scheduler, the intake and the API client never import this module. The daemon passes them
-plain callbacks (the intake's ``on_new_job`` / ``on_rejected``), an aiohttp ``TraceConfig`` for the
-client's session (every request and its status, without touching the client's code), and a
-store that reports what it committed (:mod:`orchestrator.status.observed`). Gauges that describe
-the database (jobs by state, WAL size) are read when ``/metrics`` is scraped, so they are never stale.
+plain callbacks (the intake's ``on_new_job`` / ``on_rejected``, the API client's ``on_response``
+with each request's route and status), and a store that reports what it committed
+(:mod:`orchestrator.status.observed`). Gauges that describe the database (jobs by state, WAL size)
+are read when ``/metrics`` is scraped, so they are never stale.
 
 Metric names follow the Prometheus conventions: an ``orchestrator_`` prefix, base units in the
 name (``_seconds``, ``_bytes``), ``_total`` on counters (added by the client library).
@@ -12,40 +12,18 @@ name (``_seconds``, ``_bytes``), ``_total`` on counters (added by the client lib
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from types import SimpleNamespace
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
 from orchestrator.jobs import JobState
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "api_route"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 #: Poll lateness buckets, in seconds: a healthy daemon polls within a tick (≤ 1 s) of the due time.
 LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-_VERSION = r"/v1[a-z0-9]*/"
-_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("POST", re.compile(rf"{_VERSION}tunedModels"), "create_tuned_model"),
-    ("POST", re.compile(rf"{_VERSION}tunedModels/[^/]+/operations/[^/]+:cancel"), "cancel_operation"),
-    ("GET", re.compile(rf"{_VERSION}tunedModels/[^/]+/operations/[^/]+"), "get_operation"),
-    ("GET", re.compile(rf"{_VERSION}tunedModels/[^/]+/operations"), "list_operations"),
-    ("GET", re.compile(rf"{_VERSION}tunedModels/[^/]+"), "get_tuned_model"),
-    ("DELETE", re.compile(rf"{_VERSION}tunedModels/[^/]+"), "delete_tuned_model"),
-)
-
-
-def api_route(method: str, path: str) -> str:
-    """The client's name for a request (``get_operation``…), so label values stay few and stable."""
-    for route_method, pattern, name in _ROUTES:
-        if method == route_method and pattern.fullmatch(path):
-            return name
-    return "other"
-
 
 class Metrics:
     """Every metric the daemon exports, in its own registry (tests build as many as they like)."""
@@ -111,27 +89,11 @@ class Metrics:
         """A job file was rejected."""
         self.intake_files.labels("rejected").inc()
 
-    def api_response(self, method: str, path: str, status: int | None) -> None:
-        """One API request ended with ``status`` (None: no response at all)."""
-        self.api_requests.labels(api_route(method, path), "error" if status is None else str(status)).inc()
+    def api_response(self, route: str, status: int | None) -> None:
+        """One API request of the client's ``route`` ended with ``status`` (None: no response at all)."""
+        self.api_requests.labels(route, "error" if status is None else str(status)).inc()
         if status == 429:
             self.rate_limit_pauses.inc()
-
-    def trace_config(self) -> aiohttp.TraceConfig:
-        """An aiohttp trace that counts every request of the session it is given to."""
-
-        async def on_end(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
-                         params: aiohttp.TraceRequestEndParams) -> None:
-            self.api_response(params.method, params.url.path, params.response.status)
-
-        async def on_exception(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
-                               params: aiohttp.TraceRequestExceptionParams) -> None:
-            self.api_response(params.method, params.url.path, None)
-
-        trace = aiohttp.TraceConfig()
-        trace.on_request_end.append(on_end)
-        trace.on_request_exception.append(on_exception)
-        return trace
 
     # -- scrape time --------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from orchestrator.config import ApiSettings, DatabaseSettings, StatusSettings
 from orchestrator.errors import RateLimited, TransientError
 from orchestrator.gemini.client import open_tuning_api
 from orchestrator.gemini.throttle import Throttle
-from orchestrator.status.metrics import Metrics, api_route
+from orchestrator.status.metrics import Metrics
 from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
 from orchestrator.store import open_reader
 from tests.status.conftest import SampleJobs, build_database
@@ -166,24 +166,7 @@ async def test_jobs_lists_and_filters_like_status_json(served: Served) -> None:
     assert (await served.get("/jobs?state=sleeping"))[0] == 400
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "route"),
-    [
-        ("POST", "/v1beta/tunedModels", "create_tuned_model"),
-        ("GET", "/v1/tunedModels/m-1/operations/op", "get_operation"),
-        ("GET", "/v1beta/tunedModels/m-1/operations", "list_operations"),
-        ("POST", "/v1/tunedModels/m-1/operations/op:cancel", "cancel_operation"),
-        ("GET", "/v1beta/tunedModels/m-1", "get_tuned_model"),
-        ("DELETE", "/v1beta/tunedModels/m-1", "delete_tuned_model"),
-        ("GET", "/v1beta/models", "other"),
-    ],
-)
-def test_api_route_names(method: str, path: str, route: str) -> None:
-    """Requests are labelled by the client's call name, so label values stay few."""
-    assert api_route(method, path) == route
-
-
-async def test_the_trace_counts_client_requests_by_route_and_status() -> None:
+async def test_the_client_reports_requests_by_route_and_status() -> None:
     """Through the real client: 200s, a 429 (which also counts a pause) and a dropped connection."""
     answers = [web.json_response({"name": "tunedModels/m-1", "state": "ACTIVE"}),
                web.json_response({"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}},
@@ -207,7 +190,7 @@ async def test_the_trace_counts_client_requests_by_route_and_status() -> None:
     throttle = Throttle(0, 0.0, clock=lambda: elapsed[0], sleep=sleep)
     async with running_status_server(app, "127.0.0.1", 0) as url:
         settings = ApiSettings(base_url=url, timeout=5.0)
-        async with open_tuning_api(settings, throttle=throttle, trace_configs=[metrics.trace_config()]) as api:
+        async with open_tuning_api(settings, throttle=throttle, on_response=metrics.api_response) as api:
             await api.get_tuned_model("tunedModels/m-1")
             with pytest.raises(RateLimited):
                 await api.get_tuned_model("tunedModels/m-1")
