@@ -29,6 +29,7 @@ from orchestrator.config import SpoolSettings
 from orchestrator.errors import SpecError
 from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
+from orchestrator.memory import release_free_memory
 from orchestrator.spec import JobSpec, parse_job
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
@@ -46,6 +47,8 @@ RETRY_AFTER_FAILURE_SECONDS = 2.0
 #: one fsync'ed commit per file would cap the intake near a hundred files a second.
 RECORD_BATCH_FILES = 100
 RECORD_BATCH_BYTES = 8 * 1024 * 1024
+#: Parsed bodies this large leave the parsing thread's memory arena holding several times their size.
+RELEASE_MEMORY_AFTER_BYTES = 4 * 1024 * 1024
 
 
 def spool_name(name: str) -> str:
@@ -276,6 +279,8 @@ class Intake:
         """
         while claims:
             outcomes = await asyncio.to_thread(self._read_jobs, claims)
+            if sum(len(o.body_json) for o in outcomes if isinstance(o, NewJob)) >= RELEASE_MEMORY_AFTER_BYTES:
+                release_free_memory()
             batch: list[tuple[_Claim, NewJob]] = []
             for claim, outcome in zip(claims, outcomes, strict=False):
                 try:
