@@ -63,6 +63,10 @@ _Response = tuple[int, bytes, Mapping[str, str]]
 T = TypeVar("T")
 
 
+def _unreported(_route: str, _status: int | None) -> None:
+    """The default ``on_response``: nobody is counting."""
+
+
 class HttpTuningApi:
     """The tuning API over one ``aiohttp.ClientSession``; build it with :func:`open_tuning_api`."""
 
@@ -73,7 +77,7 @@ class HttpTuningApi:
         auth: Auth,
         throttle: Throttle,
         timeout: float,
-        on_response: Callable[[str, int | None], None] = lambda _route, _status: None,
+        on_response: Callable[[str, int | None], None] = _unreported,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
@@ -230,7 +234,7 @@ async def open_tuning_api(
     *,
     auth: Auth | None = None,
     throttle: Throttle | None = None,
-    on_response: Callable[[str, int | None], None] = lambda _route, _status: None,
+    on_response: Callable[[str, int | None], None] = _unreported,
 ) -> AsyncIterator[HttpTuningApi]:
     """The client and its session for the lifetime of the block.
 
