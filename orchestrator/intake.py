@@ -168,11 +168,14 @@ class Intake:
             if self._settings.watch:
                 tasks.create_task(self._watch(stop))
             while not stop.is_set():
+                # Cleared before the scan, so that a file arriving during it wakes the next one; and
+                # a scan that took files in is followed at once by another (a burst still arriving).
+                self._kick.clear()
                 try:
-                    await self.scan(stop)
+                    if await self.scan(stop):
+                        continue
                 except OSError as exc:  # the inbox itself unreadable (removed, permissions): try again later
                     log.error("inbox_scan_failed", error=f"{type(exc).__name__}: {exc}")
-                self._kick.clear()
                 waiters = [asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(stop.wait())]
                 await asyncio.wait(waiters, timeout=self._next_wait(), return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
@@ -279,8 +282,6 @@ class Intake:
         """
         while claims:
             outcomes = await asyncio.to_thread(self._read_jobs, claims)
-            if sum(len(o.body_json) for o in outcomes if isinstance(o, NewJob)) >= RELEASE_MEMORY_AFTER_BYTES:
-                release_free_memory()
             batch: list[tuple[_Claim, NewJob]] = []
             for claim, outcome in zip(claims, outcomes, strict=False):
                 try:
@@ -300,7 +301,11 @@ class Intake:
             claims = claims[len(outcomes) :]
 
     def _read_jobs(self, claims: list[_Claim]) -> list[NewJob | SpecError | _Unsettled | Exception]:
-        """:meth:`_read_job` for the first claims, until their bodies fill ``RECORD_BATCH_BYTES``."""
+        """:meth:`_read_job` for the first claims, until their bodies fill ``RECORD_BATCH_BYTES``.
+
+        After large bodies, the memory their parsing freed goes back to the system (see
+        :mod:`orchestrator.memory`) before the writer thread makes its own copies of them.
+        """
         outcomes: list[NewJob | SpecError | _Unsettled | Exception] = []
         size = 0
         for claim in claims:
@@ -313,6 +318,8 @@ class Intake:
                 size += len(outcome.body_json)
                 if size >= RECORD_BATCH_BYTES:
                     break
+        if size >= RELEASE_MEMORY_AFTER_BYTES:
+            release_free_memory()
         return outcomes
 
     def _read_job(self, claim: _Claim) -> NewJob | SpecError | _Unsettled:
