@@ -31,14 +31,14 @@ from sqlalchemy.engine import Dialect
 
 from orchestrator.jobs import JobState
 
-#: How SQLAlchemy's SQLite ``DateTime`` writes a timestamp (always with microseconds), kept by
-#: :func:`db_time` for the rows the store binds without type processing.
-_DB_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 def db_time(value: datetime) -> str:
-    """An aware datetime as stored: naive UTC text, the same text :class:`UtcDateTime` writes."""
-    return value.astimezone(UTC).strftime(_DB_TIME_FORMAT)
+    """An aware datetime as stored: naive UTC text, the same text :class:`UtcDateTime` writes.
+
+    That is SQLAlchemy's SQLite ``DateTime`` format, ``2026-11-21 09:30:00.123456``: always with the
+    microseconds, which ``isoformat`` writes when asked for them (and at a fifth of ``strftime``'s cost).
+    """
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def db_loss(value: float) -> float | str:

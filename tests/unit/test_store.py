@@ -7,16 +7,18 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy.dialects import sqlite
 
 from orchestrator.config import DatabaseSettings
 from orchestrator.errors import StaleWrite
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.logs import register_secret
 from orchestrator.store import open_store
+from orchestrator.store.schema import UtcDateTime, db_time
 from orchestrator.store.sql import SqlStore
 from tests.conftest import sql_rows
 from tests.reliability.conftest import add_job, all_jobs
@@ -195,3 +197,13 @@ async def test_a_failed_driver_transaction_is_rolled_back_and_the_writer_goes_on
         await store._db.run_on_driver(fail_half_way)
     assert await sql_rows(store, "SELECT value FROM meta WHERE key = 'half'") == []
     assert await store.get_or_set_meta("after", "ok") == "ok"
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2026, 11, 21, 9, 30, tzinfo=UTC),  # whole seconds: the microseconds are still written
+    datetime(2026, 11, 21, 10, 30, 0, 5, tzinfo=timezone(timedelta(hours=1))),
+])
+def test_db_time_writes_the_text_the_core_type_writes(value: datetime) -> None:
+    dialect = sqlite.dialect()
+    process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None and db_time(value) == process(value)
