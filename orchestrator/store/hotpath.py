@@ -30,6 +30,7 @@ def _states(states: Iterable[JobState]) -> str:
 
 _DUE = _states((JobState.SUBMITTING, JobState.RUNNING, JobState.CANCELLING))
 _UNFINISHED = _states(s for s in JobState if s not in TERMINAL)
+_QUEUED = _states((JobState.QUEUED,))
 _FREE = "(lease_owner IS NULL OR lease_expires_at < :now)"
 
 CLAIM_ACTIVE = f"""
@@ -38,12 +39,12 @@ WHERE id IN (
     SELECT id FROM jobs WHERE state IN ({_DUE}) AND next_check_at <= :now AND {_FREE}
     ORDER BY next_check_at LIMIT :limit
 ) {_RETURNING}"""
-QUEUED_DUE = f"SELECT 1 FROM jobs WHERE state = 'queued' AND next_check_at <= :now AND {_FREE} LIMIT 1"
+QUEUED_DUE = f"SELECT 1 FROM jobs WHERE state = {_QUEUED} AND next_check_at <= :now AND {_FREE} LIMIT 1"
 COUNT_REMOTE_ACTIVE = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_states(REMOTE_ACTIVE)})"
 CLAIM_QUEUED = f"""
 UPDATE jobs SET lease_owner = :owner, lease_expires_at = :expires
 WHERE id IN (
-    SELECT id FROM jobs WHERE state = 'queued' AND next_check_at <= :now AND {_FREE}
+    SELECT id FROM jobs WHERE state = {_QUEUED} AND next_check_at <= :now AND {_FREE}
     ORDER BY priority DESC, created_at, id LIMIT :limit
 ) {_RETURNING}"""
 # The states are listed (``IN``), not excluded (``NOT IN``): that lets SQLite read the minimum from
@@ -113,7 +114,8 @@ def driver_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: driver_value(value) for name, value in values.items()}
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
+    """A stored timestamp (naive UTC text) as an aware datetime; the reverse of ``db_time``."""
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
@@ -123,7 +125,7 @@ def _parse_loss(value: float | str | None) -> float | None:
 
 def _column_reader(column: Any) -> Callable[[Any], Any]:
     if isinstance(column.type, UtcDateTime):
-        return _parse_time
+        return parse_time
     if isinstance(column.type, Loss):
         return _parse_loss
     if column.name == "state":

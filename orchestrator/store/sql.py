@@ -19,7 +19,7 @@ import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,7 @@ class SqlStore:
             return value
 
         due = await self._db.run_on_driver(work)
-        return None if due is None else datetime.fromisoformat(due).replace(tzinfo=UTC)
+        return hotpath.parse_time(due)
 
     async def request_body(self, job_id: str) -> dict[str, Any]:
         """The create request body recorded for the job."""
