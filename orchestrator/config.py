@@ -10,6 +10,7 @@ back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ ENV_PREFIX = "ORCHESTRATOR_"
 EMBEDDED_EMULATOR = "emulator"
 
 AuthMode = Literal["none", "api_key", "adc"]
+Backend = Literal["gemini", "vertex"]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -72,8 +74,11 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
-    """How to reach the Gemini API (or the emulator)."""
+    """How to reach the tuning service (or the emulator)."""
 
+    #: The tuning service: ``gemini`` (the Gemini API's ``tunedModels``) or ``vertex`` (Vertex AI
+    #: ``tuningJobs``, configured in ``[vertex]``).
+    backend: Backend = "gemini"
     #: ``emulator`` starts the built-in emulator on a free loopback port; otherwise a URL such as
     #: ``https://generativelanguage.googleapis.com``.
     base_url: str = EMBEDDED_EMULATOR
@@ -89,6 +94,35 @@ class ApiSettings:
     max_in_flight: int = 16
     #: Requests per second across all calls; 0 means no limit.
     requests_per_second: float = 50.0
+
+
+#: ``[vertex] staging_uri``: a bucket and an optional folder, ``gs://bucket`` or ``gs://bucket/prefix``.
+STAGING_URI = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/[^\s?#]*)?")
+#: ``[vertex] project``: a project id (letter first) or a project number.
+VERTEX_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}")
+#: ``[vertex] location``: a region such as ``us-central1``.
+VERTEX_LOCATION = re.compile(r"[a-z][a-z0-9-]{1,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class VertexSettings:
+    """Vertex AI tuning, used when ``[api] backend = "vertex"``."""
+
+    #: The Google Cloud project id (or number) that runs the tuning jobs.
+    project: str = ""
+    #: The region of the tuning jobs, e.g. ``us-central1`` (the API host is ``{location}-aiplatform``).
+    location: str = "us-central1"
+    #: Where the daemon uploads training data: ``gs://bucket`` or ``gs://bucket/prefix``.
+    staging_uri: str = ""
+    #: The Cloud Storage JSON API; empty is Google's (``https://storage.googleapis.com``), or the
+    #: embedded emulator's when ``[api] base_url = "emulator"``.
+    storage_url: str = ""
+    #: The Vertex base model that tutorial-format job files (Gemini API ``base_model``) are tuned on,
+    #: e.g. ``gemini-2.5-flash``; empty: such files are rejected with a message naming this key.
+    base_model: str = ""
+    #: Your price per million billable training tokens, for the estimated cost shown by ``status``
+    #: and ``show`` (tokens x epochs x price). Not read from Google: 0 shows no estimate.
+    price_per_million_tokens: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +189,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     emulator: EmulatorSettingsSection = field(default_factory=EmulatorSettingsSection)
     status: StatusSettings = field(default_factory=StatusSettings)
+    vertex: VertexSettings = field(default_factory=VertexSettings)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -186,7 +221,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         sections[section.name] = section_cls(**values)
     for unknown in raw:
         raise ConfigError(source, unknown, f"unknown section (known: {', '.join(f.name for f in fields(Settings))})")
-    return Settings(**sections)
+    # Keys that span sections are checked once all are read; with no file, they came from the environment.
+    return check_settings(Settings(**sections), source if path is not None else "environment")
 
 
 def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
@@ -197,7 +233,33 @@ def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Setting
         checked = {key: _coerce(f"{name}.{key}", _field_types(type(section))[key], value, "command line")
                    for key, value in values.items() if value is not None}
         changed[name] = replace(section, **checked)
-    return replace(settings, **changed)
+    return check_settings(replace(settings, **changed), "command line")
+
+
+def check_settings(settings: Settings, source: str) -> Settings:
+    """The rules that span keys: the ``[vertex]`` section is complete and sane when the backend is Vertex.
+
+    Checked once at start-up, so a mistake is one line naming the key instead of a failed job later.
+    """
+    if settings.api.backend != "vertex":
+        return settings
+    vertex = settings.vertex
+    if settings.api.auth == "api_key":
+        raise ConfigError(source, "api.auth", "Vertex AI takes no API key: use 'adc' (a service account or gcloud "
+                          "application default credentials), or 'none' for the emulator")
+    required = 'is required with [api] backend = "vertex"'
+    if not VERTEX_PROJECT.fullmatch(vertex.project):
+        problem = f"must be a Google Cloud project id or number, not {vertex.project!r}"
+        raise ConfigError(source, "vertex.project", problem if vertex.project else required)
+    if not VERTEX_LOCATION.fullmatch(vertex.location):
+        raise ConfigError(source, "vertex.location", f"must be a region such as 'us-central1', not {vertex.location!r}")
+    if not STAGING_URI.fullmatch(vertex.staging_uri):
+        problem = f"must be gs://BUCKET or gs://BUCKET/PREFIX, not {vertex.staging_uri!r}"
+        raise ConfigError(source, "vertex.staging_uri", problem if vertex.staging_uri else
+                          f"{required}: the gs://BUCKET/PREFIX the daemon uploads training data to")
+    if vertex.storage_url and not vertex.storage_url.startswith(("http://", "https://")):
+        raise ConfigError(source, "vertex.storage_url", f"must be an http(s) URL, not {vertex.storage_url!r}")
+    return settings
 
 
 def _section_values(

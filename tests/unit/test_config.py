@@ -65,6 +65,19 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[scheduler]\npoll_min_interval = -1\n", "scheduler.poll_min_interval", "must not be negative"),
         ("[spool]\nwatch = 'yes please'\n", "spool.watch", "true or false"),
         ("[api\n", "", "not valid TOML"),
+        ("[api]\nbackend = 'openai'\n", "api.backend", "must be one of"),
+        ("[api]\nbackend = 'vertex'\n", "vertex.project", "is required"),
+        ("[api]\nbackend = 'vertex'\nauth = 'api_key'\n[vertex]\nproject = 'my-project'\n", "api.auth",
+         "takes no API key"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'My Project'\n", "vertex.project", "project id"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\n", "vertex.staging_uri", "is required"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 's3://bucket/x'\n",
+         "vertex.staging_uri", "gs://BUCKET"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nlocation = 'US Central'\n"
+         "staging_uri = 'gs://bucket'\n", "vertex.location", "region"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
+         "storage_url = 'storage.googleapis.com'\n", "vertex.storage_url", "http(s) URL"),
+        ("[vertex]\nprice_per_million_tokens = -2\n", "vertex.price_per_million_tokens", "must not be negative"),
     ],
 )
 def test_a_wrong_key_or_value_names_the_key_and_the_file(tmp_path: Path, text: str, key: str, problem: str) -> None:
@@ -95,3 +108,36 @@ def test_command_line_overrides_are_checked_like_the_file() -> None:
     assert settings.api.auth == "api_key" and settings.api.base_url == "emulator"
     with pytest.raises(ConfigError):
         with_overrides(Settings(), api={"auth": "nope"})
+
+
+def test_the_vertex_backend_reads_its_section(tmp_path: Path) -> None:
+    """The issue's keys, as written in its example; an API key for Vertex is refused from any source."""
+    path = tmp_path / "o.toml"
+    path.write_text(
+        '[api]\nbackend = "vertex"\nbase_url = "https://us-central1-aiplatform.googleapis.com"\nauth = "adc"\n'
+        '[vertex]\nproject = "my-project"\nlocation = "us-central1"\nstaging_uri = "gs://my-bucket/orchestrator"\n'
+        'storage_url = "https://storage.googleapis.com"\nbase_model = "gemini-2.5-flash"\n'
+        'price_per_million_tokens = 3\n'
+    )
+
+    settings = load_settings(path, environ={})
+
+    assert settings.api.backend == "vertex"
+    assert settings.vertex.project == "my-project" and settings.vertex.location == "us-central1"
+    assert settings.vertex.staging_uri == "gs://my-bucket/orchestrator"
+    assert settings.vertex.storage_url == "https://storage.googleapis.com"
+    assert settings.vertex.base_model == "gemini-2.5-flash"
+    assert settings.vertex.price_per_million_tokens == 3.0
+    with pytest.raises(ConfigError) as from_env:
+        load_settings(path, environ={"ORCHESTRATOR_API_AUTH": "api_key"})
+    assert from_env.value.key == "api.auth"
+    with pytest.raises(ConfigError) as from_flag:
+        with_overrides(settings, api={"auth": "api_key"})
+    assert from_flag.value.key == "api.auth" and from_flag.value.source == "command line"
+
+
+def test_the_vertex_section_is_ignored_by_the_gemini_backend() -> None:
+    """An incomplete [vertex] section does not stop a Gemini daemon."""
+    settings = load_settings(None, environ={"ORCHESTRATOR_VERTEX_STAGING_URI": "not checked"})
+
+    assert settings.api.backend == "gemini" and settings.vertex.staging_uri == "not checked"
