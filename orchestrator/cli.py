@@ -26,6 +26,7 @@ from orchestrator.errors import OrchestratorError, SpecError
 from orchestrator.jobs import JobState
 
 if TYPE_CHECKING:
+    from orchestrator.spec import JobSpec
     from orchestrator.store import StatusReader
 
 T = TypeVar("T")
@@ -87,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     submit = command("submit", "validate a job file and drop it atomically into the inbox", _submit)
     submit.add_argument("file", type=Path)
     submit.add_argument("--spool", type=Path, help="spool folder (spool.path)")
+    submit.add_argument("--database", type=Path, help="status database file (database.path), to find duplicates")
+
+    rejected = command("rejected", "the job files the intake rejected, newest first, with the reason", _rejected)
+    rejected.add_argument("--all", action="store_true", help="also those resolved by a resubmission")
+    rejected.add_argument("--limit", type=int, default=200)
+    rejected.add_argument("--json", action="store_true", help="print JSON")
+    rejected.add_argument("--database", type=Path, help="status database file (database.path)")
+
+    resubmit = command("resubmit", "drop a fixed file in place of a rejected one, and mark the rejection resolved",
+                       _resubmit)
+    resubmit.add_argument("rejection", help="rejection id or unique id prefix (see: orchestrator rejected)")
+    resubmit.add_argument("--file", type=Path,
+                          help="the fixed job file (default: the rejected file itself, edited in spool/rejected/)")
+    resubmit.add_argument("--spool", type=Path, help="spool folder (spool.path)")
+    resubmit.add_argument("--database", type=Path, help="status database file (database.path)")
 
     status = command("status", "one line per job", _status)
     status.add_argument("--state", action="append", choices=[s.value for s in JobState], help="only these states")
@@ -176,19 +192,108 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from orchestrator.intake import drop_job_file, is_candidate
-    from orchestrator.spec import parse_job
+    from orchestrator.intake import is_candidate
 
     settings = _settings(args)
     data = args.file.read_bytes()
+    name = args.file.name if is_candidate(args.file.name) else f"{args.file.name}.json"
+    spec = _validated(settings, args.file, data)
+    if spec is None:
+        return 1
+    target = _drop(settings, name, data, spec)
+    print(f"submitted {target} (job key {spec.job_key}, {spec.example_count} examples)")
+    return 0
+
+
+def _validated(settings: Settings, file: Path, data: bytes) -> JobSpec | None:
+    """The file's job spec, or None after printing why it would be rejected."""
+    from orchestrator.spec import parse_job
+
     try:
-        spec = parse_job(data, source=str(args.file), max_bytes=settings.spool.max_file_bytes)
+        return parse_job(data, source=str(file), max_bytes=settings.spool.max_file_bytes)
     except SpecError as error:
         print(f"orchestrator: rejected: {error}", file=sys.stderr)
+        return None
+
+
+def _drop(settings: Settings, name: str, data: bytes, spec: JobSpec) -> Path:
+    """Drop a valid job file into the daemon's inbox, unless it is not there or the job is known already.
+
+    The spool is never created here: a missing one means this command did not find the daemon's
+    settings (``--config``, ``ORCHESTRATOR_CONFIG``), and a file dropped elsewhere would wait for ever.
+    A file whose job key (or tuned-model id) the database already holds would only be rejected.
+    """
+    from orchestrator.intake import INBOX, drop_job_file, spool_dirs
+
+    inbox = spool_dirs(settings.spool.path)[INBOX]
+    if not inbox.is_dir():
+        raise OrchestratorError(
+            f"no spool inbox at {inbox}: give the daemon's settings (--config FILE or ORCHESTRATOR_CONFIG) "
+            "or --spool; the daemon creates the spool when it starts"
+        )
+    if settings.database.path.exists():
+        existing = _read(settings, lambda reader: reader.job_by_identity(spec.job_key, spec.tuned_model_id))
+        if existing is not None:
+            raise OrchestratorError(
+                f"duplicate: job key {spec.job_key!r} is already recorded as job {existing.id} "
+                f"({existing.state.value}); to run it again, give the file another orchestrator.job_key"
+            )
+    return drop_job_file(settings.spool.path, name, data)
+
+
+def _rejected(args: argparse.Namespace) -> int:
+    from orchestrator.report import age, rejection_json
+
+    settings = _settings(args)
+    found = _read(settings, lambda reader: reader.list_rejections(args.all, args.limit))
+    if args.json:
+        print(json.dumps([rejection_json(rejection) for rejection in found], indent=2))
+        return 0
+    if not found:
+        print("no rejected files" if args.all else "no open rejections (--all: also the resolved ones)")
+        return 0
+    now = clock.now()
+    table = Table(box=None, header_style="bold", expand=True)
+    for column in ("id", "age", "file", "why"):
+        table.add_column(column, no_wrap=column != "why", overflow="fold", ratio=2 if column == "why" else None)
+    for rejection in found:
+        why = rejection.error.removeprefix(f"{rejection.file}: ")
+        if rejection.resolved_at is not None:
+            why = f"(resubmitted as {rejection.resubmitted_as}) {why}"
+        table.add_row(rejection.id, age(rejection.rejected_at, now), rejection.rejected_file, why)
+    Console().print(table, highlight=False)
+    return 0
+
+
+def _resubmit(args: argparse.Namespace) -> int:
+    from orchestrator.intake import ERROR_REPORT_SUFFIX, REJECTED, spool_dirs
+    from orchestrator.store import SqlStore
+
+    settings = _settings(args)
+    rejection = _read(settings, lambda reader: reader.rejection(args.rejection))
+    if rejection.resolved_at is not None:
+        raise OrchestratorError(f"rejection {rejection.id} was resubmitted already, as {rejection.resubmitted_as}")
+    rejected = spool_dirs(settings.spool.path)[REJECTED] / rejection.rejected_file
+    source = args.file or rejected
+    if args.file is None and rejected.is_symlink():  # a link is never followed out of the spool
+        raise OrchestratorError(f"{rejected} is a symbolic link: give the fixed job file with --file")
+    data = source.read_bytes()
+    spec = _validated(settings, source, data)
+    if spec is None:
         return 1
-    name = args.file.name if is_candidate(args.file.name) else f"{args.file.name}.json"
-    target = drop_job_file(settings.spool.path, name, data)
-    print(f"submitted {target} (job key {spec.job_key}, {spec.example_count} examples)")
+    target = _drop(settings, rejection.rejected_file, data, spec)
+
+    async def resolve() -> None:
+        store = SqlStore(settings.database.path, settings.database.busy_timeout)
+        try:
+            await store.resolve_rejection(rejection.id, clock.now(), target.name)
+        finally:
+            await store.dispose()
+
+    asyncio.run(resolve())
+    for leftover in (rejected, rejected.with_name(rejected.name + ERROR_REPORT_SUFFIX)):
+        leftover.unlink(missing_ok=True)
+    print(f"resubmitted {source} as {target}; rejection {rejection.id} resolved")
     return 0
 
 

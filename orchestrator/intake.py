@@ -31,6 +31,7 @@ from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
 from orchestrator.memory import release_free_memory
 from orchestrator.spec import JobSpec, parse_job
+from orchestrator.store.rejections import NewRejection
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,8 @@ log = structlog.get_logger(__name__)
 INBOX, PROCESSING, ACCEPTED, REJECTED = "inbox", "processing", "accepted", "rejected"
 #: Separates the claim token (or job id) from the original name in processing/ and accepted/.
 SEPARATOR = "--"
+#: The suffix of the error report written beside a rejected file: never a job file itself.
+ERROR_REPORT_SUFFIX = ".error.json"
 #: Longest original name, in bytes, a file keeps inside the spool: a claim token or job id in front
 #: and ``.error.json`` plus a uniquifier behind must still fit the usual 255-byte limit.
 MAX_NAME_BYTES = 200
@@ -246,6 +249,9 @@ class Intake:
 
     def _wanted(self, entry: os.DirEntry[str]) -> bool:
         """Job files and symlinks (which get rejected); anything else is logged once and left alone."""
+        if entry.name.endswith(ERROR_REPORT_SUFFIX):
+            self._ignore_once(entry.name, f"an error report ({ERROR_REPORT_SUFFIX}), not a job file")
+            return False
         if is_candidate(entry.name) and (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
             return True
         if not entry.name.startswith("."):
@@ -260,12 +266,17 @@ class Intake:
     async def _handle(self, claim: _Claim) -> None:
         """One claimed file left from earlier (a crash, a failure, unsettled) to its end.
 
-        It may be recorded already, by a run that died before moving it: then it is accepted as is.
+        It may be recorded already, by a run that died before moving it: then it is accepted (or
+        rejected, to the name its rejection row holds) as is.
         """
         try:
             existing = await self._store.job_by_intake_id(claim.token)
             if existing is not None:
                 self._finish(claim.path, ACCEPTED, f"{existing.id}{SEPARATOR}{claim.name}")
+                return
+            rejection = await self._store.rejection_by_intake_id(claim.token)
+            if rejection is not None:
+                os.rename(claim.path, self._dirs[REJECTED] / rejection.rejected_file)
                 return
         except Exception as exc:
             await self._defer(claim, exc)
@@ -288,7 +299,7 @@ class Intake:
                     if isinstance(outcome, NewJob):
                         batch.append((claim, outcome))
                     elif isinstance(outcome, SpecError):
-                        self._reject(claim.path, claim.name, outcome)
+                        await self._reject(claim, outcome)
                     elif isinstance(outcome, _Unsettled):
                         self._unsettled[claim.path] = time.monotonic() + self._settings.settle_seconds
                         log.info("intake_file_unsettled", file=printable(claim.name), error=outcome.problem)
@@ -355,10 +366,10 @@ class Intake:
                 if isinstance(result, DuplicateJob):
                     field = "orchestrator.job_key" if result.what == "job key" else "orchestrator.tuned_model_id"
                     error = SpecError(new.source_file, field, str(result))
-                    self._reject(claim.path, claim.name, error, duplicate_of=result.existing_job_id)
+                    await self._reject(claim, error, duplicate_of=result.existing_job_id)
                     continue
                 self._finish(claim.path, ACCEPTED, f"{result.id}{SEPARATOR}{claim.name}")
-            except OSError as exc:  # recorded, not moved: the retry finds the job by its claim token
+            except Exception as exc:  # recorded, not moved: the retry finds the job (or rejection) by its token
                 await self._defer(claim, exc)
                 continue
             log.info("job_accepted", job_id=result.id, file=new.source_file,
@@ -373,23 +384,31 @@ class Intake:
         log.error("intake_file_deferred", file=printable(claim.name), error=f"{type(exc).__name__}: {exc}",
                   retry_in=RETRY_AFTER_FAILURE_SECONDS)
 
-    def _reject(self, path: Path, name: str, error: SpecError, duplicate_of: str | None = None) -> None:
-        """Write ``NAME.error.json`` (atomically) and then move the file beside it.
+    async def _reject(self, claim: _Claim, error: SpecError, duplicate_of: str | None = None) -> None:
+        """Write ``NAME.error.json`` (atomically), record the rejection, then move the file beside it.
 
-        Written first, so a crash in between leaves the file in processing/ to be rejected again
-        (overwriting the same report), never a rejected file without its reason.
+        The file in processing/ is the recovery point: a crash before the row leaves it to be
+        rejected again (overwriting the same report); a crash after the row leaves it to be moved to
+        the name the row holds (:meth:`_handle`). So a rejected file never lacks its reason or its
+        row, and a row never names a file that was not moved.
         """
-        target = self._free_name(self._dirs[REJECTED], name)
+        target = self._free_name(self._dirs[REJECTED], claim.name)
         report = {"file": error.file, "error": str(error), **error.as_dict()}
         if duplicate_of:
             report["duplicate_of_job"] = duplicate_of
         report = {key: scrub(value) for key, value in report.items()}  # a problem may quote the file's text
-        error_path = target.with_name(f"{target.name}.error.json")
+        error_path = target.with_name(f"{target.name}{ERROR_REPORT_SUFFIX}")
         temporary = error_path.with_name(f".{error_path.name}.tmp")
         temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(temporary, error_path)
-        os.rename(path, target)
-        log.warning("job_rejected", file=error.file, field=error.field, problem=error.problem, moved_to=str(target))
+        rejection = await self._store.add_rejection(
+            NewRejection(file=error.file, rejected_file=target.name, field=error.field, problem=error.problem,
+                         duplicate_of=duplicate_of, intake_id=claim.token),
+            self._clock.now(),
+        )
+        os.rename(claim.path, target)
+        log.warning("job_rejected", file=error.file, field=error.field, problem=error.problem, moved_to=str(target),
+                    rejection=rejection.id)
         self._on_rejected()
 
     def _finish(self, path: Path, folder: str, name: str) -> None:

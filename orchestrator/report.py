@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.jobs import Job, Snapshot
 from orchestrator.store.reader import JobDetail
+from orchestrator.store.rejections import Rejection
 
 STATUS_COLUMNS = ("id", "state", "name", "progress", "steps", "loss", "age", "error")
 
@@ -65,6 +66,17 @@ def job_json(job: Job) -> dict[str, Any]:
     for internal in ("lease_owner", "lease_expires_at", "intake_id"):
         del data[internal]
     return data
+
+
+def rejection_json(rejection: Rejection) -> dict[str, Any]:
+    """A rejection as JSON-ready data (``rejected --json``, ``/rejections``)."""
+    return {
+        "id": rejection.id, "file": rejection.file, "rejected_file": rejection.rejected_file,
+        "field": rejection.field, "problem": rejection.problem, "error": rejection.error,
+        "duplicate_of": rejection.duplicate_of, "rejected_at": rejection.rejected_at.isoformat(),
+        "resolved_at": rejection.resolved_at.isoformat() if rejection.resolved_at else None,
+        "resubmitted_as": rejection.resubmitted_as,
+    }
 
 
 def detail_json(detail: JobDetail) -> dict[str, Any]:

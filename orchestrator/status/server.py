@@ -1,4 +1,4 @@
-"""The HTTP status endpoint: ``/healthz``, ``/readyz``, ``/metrics`` and ``/jobs``.
+"""The HTTP status endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``/jobs`` and ``/rejections``.
 
 Liveness is progress, not a PID (DESIGN.md): ``/healthz`` is healthy while the scheduler loop has
 ticked recently *and* a database write has succeeded recently, each against its own threshold, so a
@@ -20,7 +20,7 @@ from aiohttp import web
 from orchestrator.config import StatusSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.jobs import JobState
-from orchestrator.report import detail_json, job_json
+from orchestrator.report import detail_json, job_json, rejection_json
 from orchestrator.status.metrics import CONTENT_TYPE_LATEST, Metrics
 from orchestrator.store import StatusReader
 
@@ -93,6 +93,7 @@ def create_app(context: StatusContext) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/jobs", _jobs)
     app.router.add_get("/jobs/{ref}", _job)
+    app.router.add_get("/rejections", _rejections)
     return app
 
 
@@ -146,6 +147,17 @@ async def _job(request: web.Request) -> web.Response:
     except OrchestratorError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     return web.json_response(detail_json(detail))
+
+
+async def _rejections(request: web.Request) -> web.Response:
+    """``/rejections?all=1&limit=50``: rejected job files, newest first, as ``rejected --json``."""
+    try:
+        limit = int(request.query.get("limit", "200"))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"bad query: {exc}") from None
+    include_resolved = request.query.get("all", "") not in ("", "0", "false")
+    found = await request.app[_CONTEXT].reader.list_rejections(include_resolved, limit)
+    return web.json_response([rejection_json(rejection) for rejection in found])
 
 
 @asynccontextmanager

@@ -16,8 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
-from orchestrator.store.schema import events, job_specs, jobs, snapshots
+from orchestrator.store.rejections import Rejection, rejection_from_row
+from orchestrator.store.schema import events, job_specs, jobs, rejections, snapshots
 from orchestrator.store.sql import job_from_row
+
+#: An ambiguous id prefix lists at most this many of its matches.
+MAX_MATCHES_SHOWN = 10
+
+
+def _one_match(kind: str, ref: str, matches: list[str]) -> None:
+    """Raise unless exactly one row matched ``ref``; an ambiguous prefix names its matches."""
+    if not matches:
+        raise OrchestratorError(f"no {kind} matches {ref!r}")
+    if len(matches) > 1:
+        shown = matches[:MAX_MATCHES_SHOWN]
+        more = " and more" if len(matches) > MAX_MATCHES_SHOWN else ""
+        raise OrchestratorError(f"{ref!r} matches several {kind}s; give more of the id: {', '.join(shown)}{more}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +104,25 @@ class StatusReader:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(jobs).where(or_(jobs.c.id.startswith(ref, autoescape=True), jobs.c.job_key == ref)).limit(2)
+                    select(jobs).where(or_(jobs.c.id.startswith(ref, autoescape=True), jobs.c.job_key == ref))
+                    .order_by(jobs.c.id).limit(MAX_MATCHES_SHOWN + 1)
                 )
             ).all()
-        if not rows:
-            raise OrchestratorError(f"no job matches {ref!r}")
-        if len(rows) > 1:
-            raise OrchestratorError(f"{ref!r} matches several jobs; give more of the id")
-        return job_from_row(rows[0])
+        found = [job_from_row(r) for r in rows]
+        _one_match("job", ref, [f"{j.id} ({j.display_name or j.tuned_model_id}, {j.state.value})" for j in found])
+        return found[0]
+
+    async def job_by_identity(self, job_key: str, tuned_model_id: str | None) -> Job | None:
+        """The job already recorded with this idempotency key (or tuned-model id), if any.
+
+        What the intake would call a duplicate, asked before a file is dropped (``submit``).
+        """
+        match = jobs.c.job_key == job_key
+        if tuned_model_id is not None:
+            match = or_(match, jobs.c.tuned_model_id == tuned_model_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(jobs).where(match).limit(1))).one_or_none()
+        return None if row is None else job_from_row(row)
 
     async def detail(self, ref: str) -> JobDetail:
         """The full record of one job."""
@@ -137,3 +162,25 @@ class StatusReader:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))).all()
         return {JobState(state): int(count) for state, count in rows}
+
+    async def list_rejections(self, include_resolved: bool = False, limit: int = 200) -> list[Rejection]:
+        """Rejected files, newest first; those resolved by a resubmission only when asked for."""
+        query = select(rejections).order_by(rejections.c.rejected_at.desc(), rejections.c.id).limit(limit)
+        if not include_resolved:
+            query = query.where(rejections.c.resolved_at.is_(None))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [rejection_from_row(r) for r in rows]
+
+    async def rejection(self, ref: str) -> Rejection:
+        """The rejection named by an id or a unique id prefix."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(rejections).where(rejections.c.id.startswith(ref, autoescape=True))
+                    .order_by(rejections.c.id).limit(MAX_MATCHES_SHOWN + 1)
+                )
+            ).all()
+        found = [rejection_from_row(r) for r in rows]
+        _one_match("rejection", ref, [f"{r.id} ({r.file})" for r in found])
+        return found[0]

@@ -164,6 +164,22 @@ events = Table(
 )
 Index("ix_events_job", events.c.job_id, events.c.id)
 
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("id", Text, primary_key=True, comment="short rejection id, shown by the CLI"),
+    Column("file", Text, nullable=False, comment="name of the dropped file"),
+    Column("rejected_file", Text, nullable=False, comment="its name in spool/rejected/ (beside NAME.error.json)"),
+    Column("field", Text, nullable=False, comment="JSON path of the offending field; empty: the whole file"),
+    Column("problem", Text, nullable=False, comment="the rule or limit that was broken"),
+    Column("duplicate_of", Text, comment="for a duplicate: the job id already recorded"),
+    Column("intake_id", Text, nullable=False, unique=True, comment="claim token of the intake that rejected it"),
+    Column("rejected_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, comment="when a fixed file was resubmitted in its place"),
+    Column("resubmitted_as", Text, comment="the inbox file name of that resubmission"),
+)
+Index("ix_rejections_rejected_at", rejections.c.rejected_at)
+
 meta = Table(
     "meta",
     metadata,

@@ -31,7 +31,8 @@ from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition
 from orchestrator.logs import scrub
 from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
-from orchestrator.store.schema import db_time, events, job_specs, jobs, meta, snapshots
+from orchestrator.store.rejections import NewRejection, Rejection, new_rejection_id, rejection_from_row
+from orchestrator.store.schema import db_time, events, job_specs, jobs, meta, rejections, snapshots
 
 
 class DuplicateJob(OrchestratorError):
@@ -175,6 +176,37 @@ class SqlStore:
         def work(conn: Connection) -> Job | None:
             row = conn.execute(select(jobs).where(jobs.c.intake_id == intake_id)).one_or_none()
             return None if row is None else job_from_row(row)
+
+        return await self._db.run(work)
+
+    async def add_rejection(self, new: NewRejection, now: datetime) -> Rejection:
+        """Record a rejected file; idempotent on the claim token (a crashed intake rejects it again).
+
+        The intake calls this after writing ``NAME.error.json`` and before moving the file into
+        ``rejected/``: a file still in ``processing/`` whose claim has a row is moved to the row's
+        ``rejected_file`` at the next start, so the row and the file never disagree for long.
+        """
+        values = {
+            "id": new_rejection_id(), "file": scrub(new.file), "rejected_file": new.rejected_file,
+            "field": new.field, "problem": scrub(new.problem), "duplicate_of": new.duplicate_of,
+            "intake_id": new.intake_id, "rejected_at": now,
+        }
+
+        def work(conn: Connection) -> Rejection:
+            conn.execute(sqlite_insert(rejections).values(**values).on_conflict_do_nothing(
+                index_elements=[rejections.c.intake_id]))
+            return rejection_from_row(
+                conn.execute(select(rejections).where(rejections.c.intake_id == new.intake_id)).one()
+            )
+
+        return await self._db.run(work)
+
+    async def rejection_by_intake_id(self, intake_id: str) -> Rejection | None:
+        """The rejection an intake claim recorded, if it got that far (for finishing a crashed intake)."""
+
+        def work(conn: Connection) -> Rejection | None:
+            row = conn.execute(select(rejections).where(rejections.c.intake_id == intake_id)).one_or_none()
+            return None if row is None else rejection_from_row(row)
 
         return await self._db.run(work)
 
@@ -346,6 +378,23 @@ class SqlStore:
                 "detail": json.dumps({"reason": "cancel requested by user"}),
             })
             return job_from_row(updated)
+
+        return await self._db.run(work)
+
+    async def resolve_rejection(self, rejection_id: str, now: datetime, resubmitted_as: str) -> Rejection:
+        """Mark a rejection resolved by the resubmission of a fixed file named ``resubmitted_as``.
+
+        A compare-and-set on ``resolved_at IS NULL``: a rejection is resolved once.
+        """
+
+        def work(conn: Connection) -> Rejection:
+            row = conn.execute(
+                update(rejections).where(rejections.c.id == rejection_id, rejections.c.resolved_at.is_(None))
+                .values(resolved_at=now, resubmitted_as=resubmitted_as).returning(*rejections.c)
+            ).one_or_none()
+            if row is None:
+                raise OrchestratorError(f"rejection {rejection_id} does not exist or is resolved already")
+            return rejection_from_row(row)
 
         return await self._db.run(work)
 

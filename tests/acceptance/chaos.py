@@ -360,6 +360,12 @@ class ChaosRun:
         for name in rejected:
             if not (self.spool / REJECTED / f"{name}.error.json").exists():
                 self.report.problems.append(f"rejected/{name} has no error file")
+        # The rejections table and rejected/ agree: one row per rejected file, none without its file.
+        rows = Counter(name for (name,) in self._query("SELECT rejected_file FROM rejections"))
+        for name in set(rows) | set(rejected):
+            if rows[name] != 1 or name not in rejected:
+                self.report.problems.append(f"rejected/{name}: {rows[name]} rejections rows, file there: "
+                                            f"{name in rejected}")
 
     async def _check_remote(self, stats: Mapping[str, Any]) -> None:
         """Promises 2-4: one create per job, snapshots once and all, terminal states as the API's."""

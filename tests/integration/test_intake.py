@@ -233,3 +233,82 @@ async def test_a_locked_database_defers_the_file_and_it_is_recorded_later(
 
     [job] = await all_jobs(store)
     assert job.source_file == "job.json" and listing(tmp_path, "processing") == []
+
+
+def rejection_rows(root: Path) -> list[tuple[str, str, str, str | None]]:
+    with sqlite3.connect(root / "orchestrator.db") as conn:
+        rows: list[tuple[str, str, str, str | None]] = conn.execute(
+            "SELECT file, rejected_file, field, duplicate_of FROM rejections ORDER BY file"
+        ).fetchall()
+    return rows
+
+
+async def test_each_rejection_is_a_database_row_naming_the_file_and_the_field(store: SqlStore, tmp_path: Path) -> None:
+    """Rejections are where the tools read them, not only in rejected/ (issue 13, item 8)."""
+    intake = make_intake(store, tmp_path)
+    drop_job_file(tmp_path / "spool", "a.json", good_job())
+    drop_job_file(tmp_path / "spool", "b.json", good_job())  # a duplicate of a.json
+    drop_job_file(tmp_path / "spool", "bad.json", b"{")
+
+    await intake.scan()
+
+    [job] = await all_jobs(store)
+    assert rejection_rows(tmp_path) == [
+        ("b.json", "b.json", "orchestrator.job_key", job.id),
+        ("bad.json", "bad.json", "", None),
+    ]
+
+
+async def test_a_crash_after_the_rejection_row_before_the_move_is_finished_at_start(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    """The rejection row records the claim token: the file left in processing/ is moved to the row's name."""
+    intake = make_intake(store, tmp_path)
+    drop_job_file(tmp_path / "spool", "bad.json", b"{")
+    await intake.scan()
+    [(_, rejected_file, _, _)] = rejection_rows(tmp_path)
+    with sqlite3.connect(tmp_path / "orchestrator.db") as conn:
+        [token] = conn.execute("SELECT intake_id FROM rejections").fetchone()
+    rejected = tmp_path / "spool" / "rejected" / rejected_file
+    rejected.rename(tmp_path / "spool" / "processing" / f"{token}--bad.json")  # as if the move never ran
+
+    await make_intake(store, tmp_path).recover()
+
+    assert len(rejection_rows(tmp_path)) == 1
+    assert listing(tmp_path, "rejected") == ["bad.json", "bad.json.error.json"]
+    assert listing(tmp_path, "processing") == []
+
+
+async def test_a_crash_before_the_rejection_row_rejects_the_file_again_once(store: SqlStore, tmp_path: Path) -> None:
+    """The report was written, the row not: the next start writes the same report and one row."""
+    processing = tmp_path / "spool" / "processing"
+    processing.mkdir(parents=True)
+    (processing / "0123456789abcdef--bad.json").write_bytes(b"{")
+    (tmp_path / "spool" / "rejected").mkdir()
+    (tmp_path / "spool" / "rejected" / "bad.json.error.json").write_text("{}")  # the report of the crashed run
+
+    await make_intake(store, tmp_path).recover()
+
+    assert rejection_rows(tmp_path) == [("bad.json", "bad.json", "", None)]
+    assert listing(tmp_path, "rejected") == ["bad.json", "bad.json.error.json"]
+    assert error_report(tmp_path, "bad.json")["file"] == "bad.json"
+
+
+async def test_error_reports_moved_back_into_the_inbox_are_left_alone_with_one_log_line(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    """``mv rejected/* inbox/`` brings the reports along: they are not job files, so not rejected again."""
+    intake = make_intake(store, tmp_path)
+    drop_job_file(tmp_path / "spool", "bad.json", b"{")
+    await intake.scan()
+    for name in listing(tmp_path, "rejected"):
+        os.rename(tmp_path / "spool" / "rejected" / name, tmp_path / "spool" / "inbox" / name)
+
+    with capture_logs() as logs:
+        await intake.scan()
+        await intake.scan()
+
+    ignored = [e for e in logs if e["event"] == "inbox_entry_ignored"]
+    assert [e["file"] for e in ignored] == ["bad.json.error.json"]
+    assert listing(tmp_path, "inbox") == ["bad.json.error.json"]
+    assert [row[0] for row in rejection_rows(tmp_path)] == ["bad.json", "bad.json"]  # the bad file, twice

@@ -19,6 +19,7 @@ from orchestrator.clock import SystemClock
 from orchestrator.config import DatabaseSettings
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.store import NewJob, SqlStore, open_store
+from orchestrator.store.rejections import NewRejection
 
 #: The fixed "now" of the fixture database: every timestamp in it is relative to this.
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -48,6 +49,7 @@ class SampleJobs:
     failed: str
     queued: str
     old_succeeded: str
+    rejection: str  #: an open rejection of ``typo.json``
 
 
 HYPERPARAMETERS = {"batchSize": 2, "learningRate": 0.001, "epochCount": 3}
@@ -116,7 +118,11 @@ async def build_database(path: Path) -> SampleJobs:
         )
 
         queued = await store.add_job(new_job("later", display_name="waiting"), NOW + timedelta(hours=1))
-    return SampleJobs(done.id, running.id, failed.id, queued.id, old_job.id)
+        rejection = await store.add_rejection(NewRejection(
+            file="typo.json", rejected_file="typo.json", field="tuning_task.hyperparameters.epoch_count",
+            problem="must be a whole number (got 'five')", duplicate_of=None, intake_id="intake-typo",
+        ), NOW - timedelta(minutes=30))
+    return SampleJobs(done.id, running.id, failed.id, queued.id, old_job.id, rejection.id)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The HTTP status endpoint: health semantics on a hand-moved clock, metric names, readiness, /jobs."""
+"""The HTTP status endpoint: health semantics on a hand-moved clock, metric names, readiness, /jobs, /rejections."""
 
 from __future__ import annotations
 
@@ -164,6 +164,16 @@ async def test_jobs_lists_and_filters_like_status_json(served: Served) -> None:
     assert status == 200 and len(json.loads(body)["snapshots"]) == 12
     assert (await served.get("/jobs/unknown"))[0] == 404
     assert (await served.get("/jobs?state=sleeping"))[0] == 400
+
+
+async def test_rejections_lists_rejected_files_like_rejected_json(served: Served) -> None:
+    """``/rejections`` (open ones; ``all=1`` also the resolved) is ``orchestrator rejected --json``."""
+    status, body = await served.get("/rejections")
+    assert status == 200
+    [rejection] = json.loads(body)
+    assert rejection["id"] == served.ids.rejection and rejection["field"] == "tuning_task.hyperparameters.epoch_count"
+    assert len(json.loads((await served.get("/rejections?all=1&limit=5"))[1])) == 1
+    assert (await served.get("/rejections?limit=many"))[0] == 400
 
 
 async def test_the_client_reports_requests_by_route_and_status() -> None:
