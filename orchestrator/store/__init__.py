@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
-from pathlib import Path
 
 from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import reader_engine
+from orchestrator.store.migration import HalfMadeSchema, migrate
 from orchestrator.store.reader import JobDetail, StatusReader
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
 __all__ = [
     "DatabaseNotReady",
     "DuplicateJob",
+    "HalfMadeSchema",
     "JobDetail",
     "NewJob",
     "SqlStore",
@@ -29,22 +29,6 @@ __all__ = [
     "open_reader",
     "open_store",
 ]
-
-
-def migrate(path: Path, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread).
-
-    Alembic is imported here, not at module level: the read-only CLI commands never need it, and
-    it is a noticeable share of the daemon's start-up time.
-    """
-    from alembic import command
-    from alembic.config import Config
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
-    config.attributes["database_url"] = f"sqlite:///{path.resolve()}"
-    command.upgrade(config, revision)
 
 
 @asynccontextmanager

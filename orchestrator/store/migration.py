@@ -1,0 +1,119 @@
+"""Schema migrations that are all of a revision or nothing, on every backend.
+
+Alembic runs each revision in its own transaction (``transaction_per_migration``) and stamps the
+new version inside it, so a crash at any instant leaves the schema at the previous revision, never
+between two. PostgreSQL makes DDL transactional by itself. SQLite can roll DDL back too, but
+Python's ``sqlite3`` driver (before 3.12's ``autocommit``) commits implicitly around it; so, as
+SQLAlchemy documents for pysqlite, the driver's own transaction handling is switched off and every
+transaction is begun explicitly (``BEGIN IMMEDIATE``: the write lock is taken before the current
+version is read, so two migrators cannot both apply the same revision).
+
+Older builds did not do this, and a SIGKILL during their first start could leave some tables and
+no recorded version. :func:`clear_interrupted_first_start` tells that case apart from a database
+that holds anything of value (see its docstring for the rule), and either clears it or refuses.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, literal, pool, select, table
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.store.connection import sqlite_url
+from orchestrator.store.schema import VIEW_NAMES, metadata
+
+log = structlog.get_logger(__name__)
+
+#: The table Alembic records the applied revision in.
+VERSION_TABLE = "alembic_version"
+
+
+class HalfMadeSchema(OrchestratorError):
+    """The database has some of the orchestrator's tables but no recorded schema version."""
+
+
+def migration_engine(url: str) -> Engine:
+    """An engine whose transactions include DDL, whatever the backend (see the module docstring)."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def migrate(path: Path, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread).
+
+    Alembic is imported here, not at module level: the read-only CLI commands never need it, and
+    it is a noticeable share of the daemon's start-up time.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = sqlite_url(path)
+    engine = migration_engine(url)
+    try:
+        cleared = clear_interrupted_first_start(engine, str(path))
+    finally:
+        engine.dispose()
+    if cleared:
+        log.warning("interrupted_first_start_cleared", database=str(path), dropped=cleared)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
+    config.attributes["database_url"] = url
+    command.upgrade(config, revision)
+
+
+def clear_interrupted_first_start(engine: Engine, where: str) -> list[str]:
+    """Drop what an interrupted first migration of an older build left behind; the names dropped.
+
+    The rule: when no version is recorded, some of the objects present are the orchestrator's, and
+    *every* object present is one of the orchestrator's tables or views and every such table is empty,
+    the database can only be a first start that died while creating the schema: the daemon writes
+    nothing before the migration has committed its version. Dropping those empty objects loses
+    nothing, and the migration then builds them whole. Anything else (rows in a table, a table that
+    is not ours) might be someone's data, so it raises :class:`HalfMadeSchema` naming the file and
+    what to do, and changes nothing. The check and the drops are one transaction.
+    """
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        tables = set(inspector.get_table_names()) - {VERSION_TABLE}
+        views = set(inspector.get_view_names())
+        ours = set(metadata.tables) | set(VIEW_NAMES)
+        if not (tables | views) & ours or _recorded_version(conn, inspector.has_table(VERSION_TABLE)):
+            return []
+        present = ", ".join(sorted((tables | views) & ours))
+        reasons = [f"{name} is not ours" for name in sorted((tables | views) - ours)]
+        reasons += [f"{name} holds rows" for name in sorted(tables & ours) if _has_rows(conn, name)]
+        if reasons:
+            raise HalfMadeSchema(
+                f"{where}: half-made schema ({present} exist but no schema version is recorded, as after an older "
+                f"build was killed during its first start) and {'; '.join(reasons)}, so it was left untouched: "
+                "move the file aside and start again, or remove those tables by hand"
+            )
+        quote = conn.dialect.identifier_preparer.quote
+        for view in sorted(views):
+            conn.exec_driver_sql(f"DROP VIEW {quote(view)}")
+        for name in sorted(tables):
+            conn.exec_driver_sql(f"DROP TABLE {quote(name)}")
+    return sorted(tables | views)
+
+
+def _recorded_version(conn: Connection, has_version_table: bool) -> bool:
+    return has_version_table and _has_rows(conn, VERSION_TABLE)
+
+
+def _has_rows(conn: Connection, name: str) -> bool:
+    return conn.execute(select(literal(1)).select_from(table(name)).limit(1)).first() is not None
