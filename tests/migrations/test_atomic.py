@@ -20,10 +20,13 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 
 from orchestrator.store import HalfMadeSchema, migrate
@@ -74,7 +77,7 @@ def test_a_failure_in_the_middle_of_a_revision_leaves_no_table_behind(tmp_path: 
 def test_a_failure_in_a_later_revision_keeps_the_earlier_ones(tmp_path: Path, fail_on: list[str]) -> None:
     """Each revision is its own transaction: what a revision completed stays, with its version."""
     path = tmp_path / "orchestrator.db"
-    migrate(path, "0001")
+    migrate(path, revisions()[0])
     before = objects(path)
     fail_on.extend(["CREATE", "ALTER", "DROP", "INSERT", "UPDATE"])  # any change a later revision makes
 
@@ -82,7 +85,7 @@ def test_a_failure_in_a_later_revision_keeps_the_earlier_ones(tmp_path: Path, fa
         migrate(path)
 
     assert objects(path) == before
-    assert version(path) == ["0001"]
+    assert version(path) == [revisions()[0]]
 
 
 KILLER = textwrap.dedent(
@@ -108,6 +111,19 @@ KILLER = textwrap.dedent(
 )
 
 
+def revisions() -> list[str]:
+    """Every revision, oldest first."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
+    return [script.revision for script in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))]
+
+
+def schema_at(path: Path, revision: str) -> list[str]:
+    """The objects of a database migrated from nothing to ``revision``: a state a kill may leave."""
+    migrate(path, revision)
+    return objects(path)
+
+
 def run_killer(path: Path, kill_after: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", KILLER, str(path), str(kill_after)], capture_output=True, text=True,
                           timeout=60, cwd=REPO, check=False)
@@ -121,12 +137,13 @@ def test_a_sigkill_after_any_statement_of_the_first_migration_leaves_a_database_
     assert counted.returncode == 0, counted.stderr
     statements = int(counted.stdout)
     expected = objects(tmp_path / "count.db")
+    whole = [[], *(schema_at(tmp_path / f"at-{revision}.db", revision) for revision in revisions())]
     for kill_after in range(1, statements + 1):
         path = tmp_path / f"killed-{kill_after}.db"
         killed = run_killer(path, kill_after)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
         left = objects(path) if path.exists() else []
-        assert left in ([], expected), f"killed after statement {kill_after}: half a schema {left}"
+        assert left in whole, f"killed after statement {kill_after}: half a revision {left}"
         migrate(path)
         assert objects(path) == expected
         assert version(path) != []
