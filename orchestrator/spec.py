@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, Protocol
 
 from orchestrator.errors import SpecError
 
@@ -82,11 +82,21 @@ class JobSpec:
     stall_timeout: float | None  #: seconds without progress before the job is cancelled
     display_name: str | None
     base_model: str
-    example_count: int
+    example_count: int  #: 0 when the examples are not in the file (a Vertex job's ``gs://`` dataset)
     epoch_count: int | None  #: None when left to the API's default
     batch_size: int | None  #: None when left to the API's default
     expected_total_steps: int | None  #: ceil(examples * epochs / batch) when both are given
-    body: Mapping[str, Any]  #: the ``tunedModels.create`` body in the API's camelCase, without ``orchestrator``
+    #: The request body in the API's camelCase, without ``orchestrator``: the ``tunedModels.create`` body, or
+    #: for Vertex AI ``{"tuningJob": …, "trainingExamples": […], "validationExamples": […]}``.
+    body: Mapping[str, Any]
+    #: What a conversion between forms left out, one sentence each, logged when the job is accepted.
+    notes: tuple[str, ...] = ()
+
+
+class JobFileParser(Protocol):
+    """Bytes of a job file → a :class:`JobSpec`, or a :class:`SpecError`: :func:`parse_job` or a service's own."""
+
+    def __call__(self, data: bytes, *, source: str, max_bytes: int) -> JobSpec: ...
 
 
 def parse_job(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> JobSpec:
@@ -96,8 +106,29 @@ def parse_job(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYT
     path of the first offending field (empty when the whole file is at fault) and whose ``problem`` states
     the rule or limit broken; no other exception escapes, whatever the bytes.
     """
+    return tutorial_job(read_document(data, source=source, max_bytes=max_bytes), data, source=source)
+
+
+def read_document(
+    data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES, vocabulary: Vocabulary | None = None
+) -> dict[str, Any]:
+    """The bounds every form of job file shares: bytes → the top-level JSON object, or a :class:`SpecError`.
+
+    Size, encoding, JSON syntax, nesting depth and duplicate keys are checked here, once, whatever the
+    form; ``vocabulary`` names that form's fields so that errors spell them in snake_case.
+    """
     root = _load(data, source, max_bytes)
-    _check_structure(root, source)
+    _check_structure(root, source, vocabulary or TUTORIAL_VOCABULARY)
+    return root
+
+
+def file_job_key(data: bytes) -> str:
+    """The job key of a file that gives no ``orchestrator.job_key``: the SHA-256 of its bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def tutorial_job(root: dict[str, Any], data: bytes, *, source: str) -> JobSpec:
+    """Validate a document of the tutorial's form (the ``tunedModels.create`` body); ``data`` gives the job key."""
     return _Validator(source).job(root, data)
 
 
@@ -251,7 +282,7 @@ _HYPER_FIELDS: Final = frozenset({"epoch_count", "batch_size", "learning_rate", 
 _DATA_FIELDS: Final = frozenset({"examples"})
 _EXAMPLES_FIELDS: Final = frozenset({"examples", "multiturn_examples"})
 _EXAMPLE_FIELDS: Final = frozenset({"text_input", "output"})
-_ORCHESTRATOR_FIELDS: Final = frozenset(
+ORCHESTRATOR_FIELDS: Final = frozenset(
     {"job_key", "priority", "tuned_model_id", "labels", "max_run_time", "stall_timeout"}
 )
 _KNOWN_NAMES: Final = (
@@ -263,18 +294,29 @@ _KNOWN_NAMES: Final = (
     | _DATA_FIELDS
     | _EXAMPLES_FIELDS
     | _EXAMPLE_FIELDS
-    | _ORCHESTRATOR_FIELDS
+    | ORCHESTRATOR_FIELDS
 )
 _LABELS_PATH: Final = "orchestrator.labels"
 
 
-def _display_key(key: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The field names of one form of job file, for rendering paths in errors found before validation."""
+
+    fields: frozenset[str]  #: field names in snake_case: shown in that spelling whichever the file used
+    label_maps: frozenset[str]  #: paths of objects whose keys are the user's own names, never spellings
+
+
+TUTORIAL_VOCABULARY: Final = Vocabulary(_KNOWN_NAMES, frozenset({_LABELS_PATH}))
+
+
+def _display_key(key: str, known: frozenset[str] = _KNOWN_NAMES) -> str:
     """A key as error paths show it: a known field in its snake_case spelling, anything else as written.
 
     Keys are cut at :data:`_MAX_SHOWN_KEY` characters: a hostile file must not produce a megabyte error.
     """
     name = _snake(key)
-    return name if name in _KNOWN_NAMES else _cut(key)
+    return name if name in known else _cut(key)
 
 
 def _cut(key: str) -> str:
@@ -287,12 +329,12 @@ def _quoted(key: str) -> str:
     return repr(_cut(key))
 
 
-def _render(path: _Path) -> str:
+def _render(path: _Path, known: frozenset[str] = _KNOWN_NAMES) -> str:
     """``(((), 'tuning_task'), 'examples'), 3)`` → ``tuning_task.examples[3]``."""
     segments: list[str] = []
     while path:
         path, segment = path
-        segments.append(f"[{segment}]" if isinstance(segment, int) else f".{_display_key(segment)}")
+        segments.append(f"[{segment}]" if isinstance(segment, int) else f".{_display_key(segment, known)}")
     return "".join(reversed(segments)).lstrip(".")
 
 
@@ -303,7 +345,7 @@ def _join(path: str, name: str) -> str:
 # --- structure: depth and duplicate keys, over the whole document -------------------------------
 
 
-def _check_structure(root: dict[str, Any], source: str) -> None:
+def _check_structure(root: dict[str, Any], source: str, vocabulary: Vocabulary) -> None:
     """Reject nesting deeper than :data:`MAX_DEPTH` and duplicate keys anywhere, in document order.
 
     Iterative, so depth cannot hurt the interpreter's stack; it visits containers only, which a valid job
@@ -314,28 +356,30 @@ def _check_structure(root: dict[str, Any], source: str) -> None:
         node, depth, path = stack.pop()
         if depth > MAX_DEPTH:
             raise SpecError(
-                source, _render(path), f"is nested {depth} levels deep, deeper than the limit of {MAX_DEPTH} levels"
+                source,
+                _render(path, vocabulary.fields),
+                f"is nested {depth} levels deep, deeper than the limit of {MAX_DEPTH} levels",
             )
         if isinstance(node, _DuplicateKeys):
-            _report_duplicate(node, path, source)
+            _report_duplicate(node, path, source, vocabulary)
         items = node.items() if isinstance(node, dict) else enumerate(node)
         children = [(child, depth + 1, (path, key)) for key, child in items if isinstance(child, dict | list)]
         stack.extend(reversed(children))
 
 
-def _report_duplicate(node: _DuplicateKeys, path: _Path, source: str) -> None:
+def _report_duplicate(node: _DuplicateKeys, path: _Path, source: str, vocabulary: Vocabulary) -> None:
     """Raise for the first repeated key of ``node``: exact repeats anywhere, spelling variants of fields.
 
     Label names are the user's own, so ``teamName`` and ``team_name`` are two labels, not one field.
     """
-    labels = _render(path) == _LABELS_PATH
+    labels = _render(path, vocabulary.fields) in vocabulary.label_maps
     seen: dict[str, str] = {}
     for key, _ in node.pairs:
         canonical = key if labels else _snake(key)
         if canonical not in seen:
             seen[canonical] = key
             continue
-        field = _render((path, key))
+        field = _render((path, key), vocabulary.fields)
         first = seen[canonical]
         if first == key:
             problem = f"duplicate key {_quoted(key)}: it appears more than once in this object; give it once"
@@ -380,8 +424,12 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-class _Validator:
-    """Checks one file's values field by field; ``source`` is the file name every error carries."""
+class FieldReader:
+    """Reads one file's values field by field, each form's validator builds on it.
+
+    ``source`` is the file name every error carries; each reader either returns a checked value or raises
+    a :class:`SpecError` naming the field's path and the rule it broke.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -483,7 +531,72 @@ class _Validator:
             self.fail(_join(path, name), f"is required: {what}")
         return members[name]
 
-    # --- the job
+    # --- our own section, the same in every form of job file
+
+    def orchestrator(self, value: object, extra: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Our own section, with snake_case keys and validated values (absent keys stay absent).
+
+        ``extra`` names the fields a form adds to the section: their values are returned as written, for
+        that form's validator to check.
+        """
+        section = self.fields(value, "orchestrator", ORCHESTRATOR_FIELDS | extra)
+        options: dict[str, Any] = {name: section[name] for name in extra if name in section}
+        if "job_key" in section:
+            field = "orchestrator.job_key"
+            key = self.text(section["job_key"], field, MAX_JOB_KEY_CHARS)
+            if not key.isprintable():
+                self.fail(field, "must be printable: no control characters, tabs or line breaks")
+            options["job_key"] = key
+        if "priority" in section:
+            options["priority"] = self.whole(section["priority"], "orchestrator.priority", _INT32_MIN, _INT32_MAX)
+        if "tuned_model_id" in section:
+            options["tuned_model_id"] = self.tuned_model_id(section["tuned_model_id"])
+        if "labels" in section:
+            options["labels"] = self.labels(section["labels"])
+        for name in ("max_run_time", "stall_timeout"):
+            if name in section:
+                options[name] = self.positive_float(section[name], f"orchestrator.{name}")
+        return options
+
+    def tuned_model_id(self, value: object) -> str:
+        field = "orchestrator.tuned_model_id"
+        model_id = self.string(value, field)
+        if _TUNED_MODEL_ID.fullmatch(model_id) is None:
+            size = f" ({len(model_id):,} characters; the limit is 40)" if len(model_id) > 40 else ""
+            self.fail(
+                field,
+                f"{_shown(model_id)} is not a valid tuned-model id{size}: it must match {TUNED_MODEL_ID_PATTERN} "
+                "(1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen)",
+            )
+        return model_id
+
+    def labels(self, value: object) -> dict[str, str]:
+        if not isinstance(value, dict):
+            self.wrong_type(_LABELS_PATH, 'an object of string labels, e.g. {"team": "search"}', value)
+        if len(value) > MAX_LABELS:
+            self.fail(_LABELS_PATH, f"has {len(value):,} labels; the limit is {MAX_LABELS}")
+        labels: dict[str, str] = {}
+        for key, item in value.items():
+            field = _join(_LABELS_PATH, _cut(key))
+            if not key:
+                self.fail(field, "a label name must not be empty")
+            if len(key) > MAX_LABEL_CHARS:
+                self.fail(field, f"the label name is {len(key):,} characters; the limit is {MAX_LABEL_CHARS}")
+            self.string(key, field)
+            text = self.string(item, field)
+            if len(text) > MAX_LABEL_CHARS:
+                self.fail(field, f"is {len(text):,} characters; the limit is {MAX_LABEL_CHARS}")
+            labels[key] = text
+        return labels
+
+    @staticmethod
+    def shown(value: object) -> str:
+        """A short rendering of a value for messages (see :func:`_shown`)."""
+        return _shown(value)
+
+
+class _Validator(FieldReader):
+    """Checks a file of the tutorial's form: the ``tunedModels.create`` body and the ``orchestrator`` section."""
 
     def job(self, root: dict[str, Any], data: bytes) -> JobSpec:
         """Validate the whole file; ``data`` gives the default job key."""
@@ -522,7 +635,7 @@ class _Validator:
         tuning_task, examples, epochs, batch = self.tuning_task(task)
         body["tuningTask"] = tuning_task
         options = self.orchestrator(top.get("orchestrator", {}))
-        job_key = options.get("job_key") or "sha256:" + hashlib.sha256(data).hexdigest()
+        job_key = options.get("job_key") or file_job_key(data)
         return JobSpec(
             job_key=job_key,
             priority=options.get("priority", 0),
@@ -652,55 +765,3 @@ class _Validator:
                 }
             )
         return examples
-
-    def orchestrator(self, value: object) -> dict[str, Any]:
-        """Our own section, with snake_case keys and validated values (absent keys stay absent)."""
-        section = self.fields(value, "orchestrator", _ORCHESTRATOR_FIELDS)
-        options: dict[str, Any] = {}
-        if "job_key" in section:
-            field = "orchestrator.job_key"
-            key = self.text(section["job_key"], field, MAX_JOB_KEY_CHARS)
-            if not key.isprintable():
-                self.fail(field, "must be printable: no control characters, tabs or line breaks")
-            options["job_key"] = key
-        if "priority" in section:
-            options["priority"] = self.whole(section["priority"], "orchestrator.priority", _INT32_MIN, _INT32_MAX)
-        if "tuned_model_id" in section:
-            options["tuned_model_id"] = self.tuned_model_id(section["tuned_model_id"])
-        if "labels" in section:
-            options["labels"] = self.labels(section["labels"])
-        for name in ("max_run_time", "stall_timeout"):
-            if name in section:
-                options[name] = self.positive_float(section[name], f"orchestrator.{name}")
-        return options
-
-    def tuned_model_id(self, value: object) -> str:
-        field = "orchestrator.tuned_model_id"
-        model_id = self.string(value, field)
-        if _TUNED_MODEL_ID.fullmatch(model_id) is None:
-            size = f" ({len(model_id):,} characters; the limit is 40)" if len(model_id) > 40 else ""
-            self.fail(
-                field,
-                f"{_shown(model_id)} is not a valid tuned-model id{size}: it must match {TUNED_MODEL_ID_PATTERN} "
-                "(1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen)",
-            )
-        return model_id
-
-    def labels(self, value: object) -> dict[str, str]:
-        if not isinstance(value, dict):
-            self.wrong_type(_LABELS_PATH, 'an object of string labels, e.g. {"team": "search"}', value)
-        if len(value) > MAX_LABELS:
-            self.fail(_LABELS_PATH, f"has {len(value):,} labels; the limit is {MAX_LABELS}")
-        labels: dict[str, str] = {}
-        for key, item in value.items():
-            field = _join(_LABELS_PATH, _cut(key))
-            if not key:
-                self.fail(field, "a label name must not be empty")
-            if len(key) > MAX_LABEL_CHARS:
-                self.fail(field, f"the label name is {len(key):,} characters; the limit is {MAX_LABEL_CHARS}")
-            self.string(key, field)
-            text = self.string(item, field)
-            if len(text) > MAX_LABEL_CHARS:
-                self.fail(field, f"is {len(text):,} characters; the limit is {MAX_LABEL_CHARS}")
-            labels[key] = text
-        return labels
