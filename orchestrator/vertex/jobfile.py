@@ -444,9 +444,7 @@ class _VertexValidator(FieldReader):
     def display_name(self, value: object) -> str:
         name = self.string(value, "tuned_model_display_name")
         if len(name) > MAX_DISPLAY_NAME_CHARS:
-            self.fail(
-                "tuned_model_display_name", f"is {len(name):,} characters; the limit is {MAX_DISPLAY_NAME_CHARS}"
-            )
+            self.fail("tuned_model_display_name", f"is {len(name):,} characters; the limit is {MAX_DISPLAY_NAME_CHARS}")
         return name
 
     def vertex_labels(self, value: object) -> dict[str, str]:
