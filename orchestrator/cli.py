@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("job", help="job id, unique id prefix, or job key")
     cancel.add_argument("--database", type=Path, help="status database file (database.path)")
 
+    retry = command("retry", "run a failed or cancelled job again, as a new job with a new tuned-model id", _retry)
+    retry.add_argument("job", help="job id, unique id prefix, or job key")
+    retry.add_argument("--database", type=Path, help="status database file (database.path)")
+
     watch = command("watch", "live progress bars for every active job, until they end (Ctrl-C to leave)", _watch)
     watch.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="only jobs with this label")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
@@ -345,6 +349,8 @@ def _show(args: argparse.Namespace) -> int:
     for label, value in (
         ("tuned model", job.tuned_model_name), ("operation", job.operation_name), ("base model", job.base_model),
         ("job key", job.job_key), ("file", job.source_file),
+        ("retry of", job.retry_of and f"{job.retry_of} (this job is a new attempt of it)"),
+        ("retried as", detail.retried_as and f"{detail.retried_as} (the next attempt of this job)"),
         ("examples", f"{detail.example_count} ({detail.file_bytes:,} bytes)"),
         ("hyperparameters", json.dumps(dict(detail.hyperparameters))),
         ("progress", f"{job.completed_steps}/{job.total_steps or '?'} steps ({progress_pct(job) or 0:.0f}%)"),
@@ -399,6 +405,31 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"{job.id}: cancel requested ({job.state.value}); the daemon cancels it on the API and records the end")
     else:
         print(f"{job.id}: nothing to cancel ({job.state.value})")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from orchestrator.jobs import new_installation_id
+    from orchestrator.store import SqlStore, open_reader
+
+    settings = _settings(args)
+
+    async def retry() -> Any:
+        async with open_reader(settings.database) as reader:
+            original = await reader.resolve(args.job)
+        store = SqlStore(settings.database.path, settings.database.busy_timeout)
+        try:
+            # The daemon's own tag, so the new tuned-model id is derived exactly as the intake derives one.
+            installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
+                "installation_id", new_installation_id()
+            )
+            return await store.retry_job(original.id, clock.now(), installation_id)
+        finally:
+            await store.dispose()
+
+    job = asyncio.run(retry())
+    print(f"{job.retry_of}: retried as job {job.id} (tuned model {job.tuned_model_name}, job key {job.job_key}); "
+          "queued: the daemon submits it when a slot is free")
     return 0
 
 

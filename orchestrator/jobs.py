@@ -97,6 +97,7 @@ class Job:
     started_at: datetime | None
     last_progress_at: datetime | None
     finished_at: datetime | None
+    retry_of: str | None = None  #: the failed or cancelled job this one is a new attempt of
 
     @property
     def tuned_model_name(self) -> str:

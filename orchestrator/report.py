@@ -83,6 +83,7 @@ def detail_json(detail: JobDetail) -> dict[str, Any]:
     """``orchestrator show --json``."""
     return {
         **job_json(detail.job),
+        "retried_as": detail.retried_as,
         "example_count": detail.example_count,
         "file_bytes": detail.file_bytes,
         "hyperparameters": dict(detail.hyperparameters),

@@ -54,6 +54,7 @@ class JobDetail:
     hyperparameters: Mapping[str, Any]
     events: tuple[Event, ...]
     snapshots: tuple[Snapshot, ...]
+    retried_as: str | None = None  #: the job that is the next attempt of this one (``orchestrator retry``)
 
 
 class StatusReader:
@@ -141,6 +142,7 @@ class StatusReader:
             snapshot_rows = (
                 await conn.execute(select(snapshots).where(snapshots.c.job_id == job.id).order_by(snapshots.c.step))
             ).all()
+            retried_as = await conn.scalar(select(jobs.c.id).where(jobs.c.retry_of == job.id).limit(1))
         body = json.loads(spec.body)
         return JobDetail(
             job=job,
@@ -155,6 +157,7 @@ class StatusReader:
                 Snapshot(step=r.step, epoch=r.epoch, mean_loss=r.mean_loss, compute_time=r.compute_time)
                 for r in snapshot_rows
             ),
+            retried_as=retried_as,
         )
 
     async def count_by_state(self) -> dict[JobState, int]:

@@ -126,10 +126,12 @@ jobs = Table(
     Column("started_at", UtcDateTime, comment="create accepted (state running)"),
     Column("last_progress_at", UtcDateTime, comment="last time completed_steps grew"),
     Column("finished_at", UtcDateTime),
+    Column("retry_of", Text, comment="the failed or cancelled job this one retries (orchestrator retry)"),
     CheckConstraint(f"state IN ({_STATES})", name="ck_jobs_state"),
     CheckConstraint(f"NOT (cancel_requested AND state IN ({_TERMINAL}))", name="ck_jobs_cancel_not_terminal"),
 )
 Index("ix_jobs_due", jobs.c.state, jobs.c.next_check_at)
+Index("ix_jobs_retry_of", jobs.c.retry_of)
 
 job_specs = Table(
     "job_specs",

@@ -29,7 +29,7 @@ STATUS_KEYS = {
     "source_file", "operation_name", "remote_state", "total_steps", "completed_steps", "progress_pct", "last_loss",
     "attempts", "next_check_at", "last_error", "cancel_requested", "cancel_reason", "cancel_sent_at", "max_run_time",
     "stall_timeout", "error_code", "error_status", "error_message", "created_at", "updated_at", "submitted_at",
-    "started_at", "last_progress_at", "finished_at",
+    "started_at", "last_progress_at", "finished_at", "retry_of",
 }
 
 
@@ -117,7 +117,9 @@ def test_show_json_shape(sample_db: Sample, capsys: pytest.CaptureFixture[str]) 
     path, ids = sample_db
     detail = json.loads(run(capsys, "show", ids.running, "--database", str(path), "--json"))
 
-    assert set(detail) == STATUS_KEYS | {"example_count", "file_bytes", "hyperparameters", "events", "snapshots"}
+    assert set(detail) == STATUS_KEYS | {
+        "retried_as", "example_count", "file_bytes", "hyperparameters", "events", "snapshots",
+    }
     assert detail["hyperparameters"] == {"batchSize": 2, "learningRate": 0.001, "epochCount": 3}
     assert [e["to"] for e in detail["events"]] == ["queued", "submitting", "running"]
     assert set(detail["events"][0]) == {"at", "from", "to", "detail"}
