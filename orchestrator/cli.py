@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import __version__
+from orchestrator import __version__, stop_signals
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.config import Settings, load_settings, with_overrides
 from orchestrator.errors import OrchestratorError, SpecError
@@ -173,6 +173,7 @@ def _settings(args: argparse.Namespace, **sections: dict[str, Any]) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
+    stop_signals.catch_early()  # already done by the console script; here for callers of main()
     from orchestrator import logs
     from orchestrator.daemon import run_daemon
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from orchestrator import stop_signals
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.config import EMBEDDED_EMULATOR, Settings
 from orchestrator.errors import OrchestratorError
@@ -74,7 +75,11 @@ async def api_base_url(settings: Settings) -> AsyncIterator[str]:
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
-    """First SIGTERM/SIGINT: a graceful stop. A second one: exit at once (the next start resumes)."""
+    """First SIGTERM/SIGINT: a graceful stop. A second one: exit at once (the next start resumes).
+
+    A signal that arrived earlier, while ``run`` was still importing (:mod:`orchestrator.stop_signals`),
+    counts as the first one: ``stop`` is set at once.
+    """
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
@@ -84,8 +89,18 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in stop_signals.STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
+    early = stop_signals.early_signal()
+    if early is not None:
+        on_signal(early)
+
+
+def stopped_during_startup(stop: asyncio.Event, before: str) -> bool:
+    """Whether a stop was asked for before ``before`` (a start-up step), which is then skipped."""
+    if stop.is_set():
+        log.info("stopped_during_startup", before=before)
+    return stop.is_set()
 
 
 async def run_daemon(
@@ -100,9 +115,13 @@ async def run_daemon(
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)
+    if stopped_during_startup(stop, "migrations"):
+        return
     metrics = Metrics()
     with daemon_lock(settings.database.path):
         async with open_observed_store(settings.database, metrics, clock.monotonic) as store:
+            if stopped_during_startup(stop, "api"):
+                return
             installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
                 "installation_id", new_installation_id()
             )
@@ -115,6 +134,8 @@ async def run_daemon(
                 api_base_url(settings) as base_url,
                 open_tuning_api(settings.api, base_url, on_response=metrics.api_response) as api,
             ):
+                if stopped_during_startup(stop, "intake and scheduler"):
+                    return
                 scheduler = Scheduler(store, api, settings.scheduler, clock, owner,
                                       max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),
                                       shutdown_grace=settings.daemon.shutdown_grace)

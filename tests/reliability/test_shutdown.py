@@ -7,8 +7,10 @@ operation reads hang for 6 s (longer than the 2 s grace), so a request is in fli
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -92,3 +94,53 @@ async def test_a_second_signal_exits_at_once(tmp_path: Path, emulator: Emulator)
     assert code == 128 + signal.SIGTERM and time.monotonic() - signalled < 1.5
     assert await asyncio.to_thread(states, tmp_path) == ["submitting"]  # committed before the create: resumable
 
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (Linux: the SigCgt mask in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def migrated_or_absent(database: Path) -> bool:
+    """The database was not made at all, or it is whole (a version recorded)."""
+    if not database.exists():
+        return True
+    with sqlite3.connect(database) as connection:
+        return connection.execute("SELECT COUNT(*) FROM alembic_version").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3, 0.5, 0.8])
+def test_sigterm_at_any_point_of_the_first_start_exits_0_without_a_traceback(tmp_path: Path, delay: float) -> None:
+    """Imports, migrations, the embedded emulator's start: a SIGTERM in any of them is a clean stop.
+
+    ``delay`` counts from the moment the process catches SIGTERM, which ``run`` arranges before its
+    heavy imports; at 0 the daemon has not reached its migrations, so it must not create the database.
+    """
+    database = tmp_path / "orchestrator.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", "--database", str(database), "--spool", str(tmp_path / "spool"),
+         "--log-format", "json"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={key: value for key, value in os.environ.items() if not key.startswith("ORCHESTRATOR_")},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not catches_sigterm(process.pid) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(delay)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert b"Traceback" not in err, err
+    assert migrated_or_absent(database)
+    if delay == 0.0:
+        assert not database.exists()
