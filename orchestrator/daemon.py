@@ -140,11 +140,11 @@ async def run_daemon(
                                       max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),
                                       shutdown_grace=settings.daemon.shutdown_grace)
 
-                def on_new_job() -> None:
-                    metrics.intake_accepted()
+                def on_new_jobs(count: int) -> None:
+                    metrics.intake_accepted(count)
                     scheduler.wake.set()
 
-                intake = Intake(store, settings.spool, clock, installation_id, on_new_job=on_new_job,
+                intake = Intake(store, settings.spool, clock, installation_id, on_new_jobs=on_new_jobs,
                                 on_rejected=metrics.intake_rejected)
                 health = Health(lambda: scheduler.last_tick, lambda: store.last_write, clock.monotonic, settings.status)
                 async with _status_server(settings, health, metrics, stop), asyncio.TaskGroup() as tasks:

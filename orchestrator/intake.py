@@ -135,7 +135,11 @@ class _Unsettled:
 
 
 class Intake:
-    """Watches the inbox and records jobs; ``on_new_job`` wakes the scheduler, ``on_rejected`` counts."""
+    """Watches the inbox and records jobs.
+
+    ``on_new_jobs(count)`` is told how many jobs each recording transaction added (it wakes the
+    scheduler and counts files: one per job); ``on_rejected`` is called once per rejected file.
+    """
 
     def __init__(
         self,
@@ -143,14 +147,14 @@ class Intake:
         settings: SpoolSettings,
         clock: Clock,
         installation_id: str,
-        on_new_job: Callable[[], None] = lambda: None,
+        on_new_jobs: Callable[[int], None] = lambda count: None,
         on_rejected: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
         self._installation_id = installation_id
-        self._on_new_job = on_new_job
+        self._on_new_jobs = on_new_jobs
         self._on_rejected = on_rejected
         self._dirs = spool_dirs(settings.path)
         self._kick = asyncio.Event()
@@ -374,8 +378,9 @@ class Intake:
                 continue
             log.info("job_accepted", job_id=result.id, file=new.source_file,
                      tuned_model=f"tunedModels/{new.tuned_model_id}", examples=new.example_count)
-        if any(not isinstance(result, DuplicateJob) for result in results):
-            self._on_new_job()
+        recorded = sum(not isinstance(result, DuplicateJob) for result in results)
+        if recorded:
+            self._on_new_jobs(recorded)
 
     async def _defer(self, claim: _Claim, exc: Exception) -> None:
         """Leave a claimed file whose handling failed in processing/, to be tried again after a pause."""

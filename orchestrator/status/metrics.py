@@ -1,7 +1,7 @@
 """The daemon's Prometheus metrics: one registry per daemon, fed by hooks the daemon wires in.
 
 The scheduler, the intake and the API client never import this module. The daemon passes them
-plain callbacks (the intake's ``on_new_job`` / ``on_rejected``, the API client's ``on_response``
+plain callbacks (the intake's ``on_new_jobs`` / ``on_rejected``, the API client's ``on_response``
 with each request's route and status), and a store that reports what it committed
 (:mod:`orchestrator.status.observed`). Gauges that describe the database (jobs by state, WAL size)
 are read when ``/metrics`` is scraped, so they are never stale.
@@ -81,9 +81,9 @@ class Metrics:
 
     # -- hooks the daemon wires into the parts ------------------------------------------------
 
-    def intake_accepted(self) -> None:
-        """A job file became a job."""
-        self.intake_files.labels("accepted").inc()
+    def intake_accepted(self, files: int) -> None:
+        """``files`` job files became jobs (the intake records them in batches)."""
+        self.intake_files.labels("accepted").inc(files)
 
     def intake_rejected(self) -> None:
         """A job file was rejected."""

@@ -21,6 +21,7 @@ from orchestrator.intake import drop_job_file
 from orchestrator.notify import Notifier, watchdog_interval
 from orchestrator.status.server import Health
 from tests.conftest import RunningDaemon
+from tests.corpus import good_job
 
 WAIT = 10.0
 
@@ -201,3 +202,23 @@ async def _closed(base: str) -> bool:
             return False
     except aiohttp.ClientConnectionError:
         return True
+
+
+async def test_files_dropped_together_are_counted_one_by_one(settings: Settings) -> None:
+    """Three files recorded in one intake transaction add 3 to intake_files_total{outcome="accepted"}."""
+    port = free_port()
+    settings = replace(settings, status=replace(settings.status, enabled=True, port=port))
+    for index in range(3):
+        drop_job_file(settings.spool.path, f"job-{index}.json", good_job(display_name=f"job {index}"))
+    stop = asyncio.Event()
+    daemon = RunningDaemon(settings, stop, asyncio.create_task(run_daemon(settings, stop)))
+    try:
+        await daemon.wait_for_jobs(3, terminal=False)
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+    finally:
+        stop.set()
+        await asyncio.wait_for(daemon.task, 15)
+    accepted = [s.value for family in text_string_to_metric_families(text) for s in family.samples
+                if s.name == "orchestrator_intake_files_total" and s.labels == {"outcome": "accepted"}]
+    assert accepted == [3]

@@ -135,7 +135,7 @@ async def test_readyz_follows_the_daemon(served: Served) -> None:
 
 async def test_metrics_exports_every_documented_name(served: Served) -> None:
     """The exposition parses, has exactly the documented families, and jobs-by-state reads the database."""
-    served.metrics.intake_accepted()
+    served.metrics.intake_accepted(1)
     served.metrics.poll_lateness.observe(0.3)
     status, text = await served.get("/metrics")
 
