@@ -348,7 +348,8 @@ def _show(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"[bold]{job.id}[/bold]  {job.display_name or ''}  [bold]{job.state.value}[/bold]")
     for label, value in (
-        ("tuned model", job.tuned_model_name), ("operation", job.operation_name), ("base model", job.base_model),
+        ("tuned model", job.model_name), ("endpoint", job.endpoint), ("operation", job.operation_name),
+        ("remote job", job.remote_job), ("base model", job.base_model),
         ("job key", job.job_key), ("file", job.source_file),
         ("retry of", job.retry_of and f"{job.retry_of} (this job is a new attempt of it)"),
         ("retried as", detail.retried_as and f"{detail.retried_as} (the next attempt of this job)"),

@@ -25,6 +25,7 @@ from orchestrator.clock import Clock, SystemClock
 from orchestrator.config import EMBEDDED_EMULATOR, Settings
 from orchestrator.errors import OrchestratorError
 from orchestrator.gemini.client import open_tuning_api
+from orchestrator.gemini.service import GeminiTuning
 from orchestrator.intake import Intake
 from orchestrator.jobs import new_installation_id
 from orchestrator.notify import Notifier
@@ -33,6 +34,7 @@ from orchestrator.status.metrics import Metrics
 from orchestrator.status.observed import open_observed_store
 from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
 from orchestrator.store import SqlStore, open_reader
+from orchestrator.tuning import TuningApi
 
 log = structlog.get_logger(__name__)
 
@@ -132,7 +134,7 @@ async def run_daemon(
                      stale_leases_released=released)
             async with (
                 api_base_url(settings) as base_url,
-                open_tuning_api(settings.api, base_url, on_response=metrics.api_response) as api,
+                tuning_service(settings, base_url, metrics) as api,
             ):
                 if stopped_during_startup(stop, "intake and scheduler"):
                     return
@@ -153,6 +155,13 @@ async def run_daemon(
                     tasks.create_task(_checkpoint_wal(store, settings, stop))
                     tasks.create_task(_tell_service_manager(notifier, health, settings, stop))
             log.info("daemon_stopped")
+
+
+@asynccontextmanager
+async def tuning_service(settings: Settings, base_url: str, metrics: Metrics) -> AsyncIterator[TuningApi]:
+    """The tuning service ``[api] backend`` names, for the lifetime of the block."""
+    async with open_tuning_api(settings.api, base_url, on_response=metrics.api_response) as client:
+        yield GeminiTuning(client)
 
 
 @asynccontextmanager

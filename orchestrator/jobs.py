@@ -20,8 +20,8 @@ class JobState(enum.StrEnum):
     """Where a job stands. The values are what the status database stores."""
 
     QUEUED = "queued"  #: recorded, waiting for a free slot to submit
-    SUBMITTING = "submitting"  #: tuned-model id fixed and committed; create in progress or unclear
-    RUNNING = "running"  #: the API accepted the create; the operation name is recorded
+    SUBMITTING = "submitting"  #: the job's identity committed; create in progress or unclear
+    RUNNING = "running"  #: the service accepted the create; its name for the job is recorded
     CANCELLING = "cancelling"  #: cancel sent (or to be sent) to the API; polling to its real end
     SUCCEEDED = "succeeded"  #: the operation ended with a tuned model (ACTIVE)
     FAILED = "failed"  #: the API refused or the tuning failed; the API's words are recorded
@@ -98,6 +98,16 @@ class Job:
     last_progress_at: datetime | None
     finished_at: datetime | None
     retry_of: str | None = None  #: the failed or cancelled job this one is a new attempt of
+    # What a tuning service learned and may fill (orchestrator.tuning.RemoteFacts), and when the
+    # latest submission was sent.
+    remote_job: str | None = None
+    remote_substate: str | None = None
+    billable_tokens: int | None = None
+    model_name: str | None = None
+    endpoint: str | None = None
+    training_data_uri: str | None = None
+    validation_data_uri: str | None = None
+    submit_sent_at: datetime | None = None
 
     @property
     def tuned_model_name(self) -> str:

@@ -8,11 +8,7 @@ the operation metadata only changes when steps complete, so earlier polls learn 
 
 from __future__ import annotations
 
-import enum
 import random
-from dataclasses import dataclass
-
-from orchestrator.gemini import CANCELLED_CODE, OperationStatus
 
 
 def backoff_delay(
@@ -108,44 +104,3 @@ RPC_STATUS_NAMES = (
 def rpc_status_name(code: int | None) -> str | None:
     """``13`` → ``INTERNAL``; None for no code or one outside the table."""
     return RPC_STATUS_NAMES[code] if code is not None and 0 <= code < len(RPC_STATUS_NAMES) else None
-
-
-class Outcome(enum.Enum):
-    """What one operation read means for the job."""
-
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome and, for failures, the API's own code and words."""
-
-    outcome: Outcome
-    code: int | None = None
-    message: str | None = None
-
-
-def judge_operation(operation: OperationStatus) -> Verdict:
-    """Read an operation: ``done`` with ``error.code == 1`` is cancelled, other errors are failures,
-    a response is success unless the model it names is FAILED."""
-    if not operation.done:
-        return Verdict(Outcome.RUNNING)
-    if operation.error is not None:
-        if operation.error.code == CANCELLED_CODE:
-            return Verdict(Outcome.CANCELLED, operation.error.code, operation.error.message)
-        return Verdict(Outcome.FAILED, operation.error.code, operation.error.message)
-    if operation.model is not None and operation.model.state == "FAILED":
-        return Verdict(Outcome.FAILED, None, "the operation finished but the tuned model is FAILED")
-    return Verdict(Outcome.SUCCEEDED)
-
-
-def judge_model_state(state: str) -> Verdict:
-    """Read a tuned model's state when its operation cannot be found (the last fallback)."""
-    if state == "ACTIVE":
-        return Verdict(Outcome.SUCCEEDED)
-    if state == "FAILED":
-        return Verdict(Outcome.FAILED, None, "the tuned model is FAILED (its operation could not be read)")
-    return Verdict(Outcome.RUNNING)

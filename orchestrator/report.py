@@ -61,7 +61,7 @@ def job_json(job: Job) -> dict[str, Any]:
         data[name] = value.isoformat() if isinstance(value, datetime) else value
     data["state"] = job.state.value
     data["labels"] = json.loads(job.labels)
-    data["tuned_model"] = job.tuned_model_name
+    data["tuned_model"] = job.model_name  # the service's name for it, once it named one
     data["progress_pct"] = progress_pct(job)
     for internal in ("lease_owner", "lease_expires_at", "intake_id"):
         del data[internal]

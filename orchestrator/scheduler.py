@@ -11,9 +11,7 @@ knows how to resume. Retries are not transitions: a failed step bumps ``attempts
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,30 +19,11 @@ import structlog
 
 from orchestrator.clock import Clock
 from orchestrator.config import SchedulerSettings
-from orchestrator.errors import (
-    AlreadyExists,
-    ApiError,
-    MalformedResponse,
-    NotFound,
-    PermanentError,
-    RateLimited,
-    StaleWrite,
-    TransientError,
-    Unauthenticated,
-)
-from orchestrator.gemini import CANCELLED_CODE, OperationStatus, TuningApi
-from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
-from orchestrator.policy import (
-    Outcome,
-    Verdict,
-    backoff_delay,
-    judge_model_state,
-    judge_operation,
-    next_poll_delay,
-    pause_delay,
-    rpc_status_name,
-)
+from orchestrator.errors import ApiError, RateLimited, StaleWrite, TransientError, Unauthenticated
+from orchestrator.jobs import TERMINAL, Job, JobState
+from orchestrator.policy import backoff_delay, next_poll_delay, pause_delay, rpc_status_name
 from orchestrator.store.sql import SqlStore
+from orchestrator.tuning import Outcome, RemoteStatus, TuningApi, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -74,17 +53,6 @@ class _EveryInterval:
             return False
         self._last = now
         return True
-
-
-@dataclass(frozen=True, slots=True)
-class _Progress:
-    """What one read of the remote side says, whatever it was read from."""
-
-    verdict: Verdict
-    total_steps: int | None
-    snapshots: tuple[Snapshot, ...]
-    remote_state: str | None
-    operation_name: str | None = None
 
 
 class Scheduler:
@@ -244,17 +212,19 @@ class Scheduler:
 
     async def _step(self, job: Job) -> None:
         was_queued = job.state is JobState.QUEUED
-        bound = log.bind(job_id=job.id, tuned_model=job.tuned_model_name, operation=job.operation_name)
+        bound = log.bind(job_id=job.id)
         try:
             if job.state is JobState.QUEUED:
-                job = await self._commit(job, to=JobState.SUBMITTING, release=False, submitted_at=self._clock.now(),
-                                         detail={"tuned_model": job.tuned_model_name})
+                # The submission may be sent from this commit on: until it is seen, it is looked for.
+                now = self._clock.now()
+                job = await self._commit(job, to=JobState.SUBMITTING, release=False, submitted_at=now,
+                                         submit_sent_at=now)
                 bound.info("job_submitting")
                 self._claimed_queued -= 1
                 was_queued = False
-                await self._submit(job, bound)
+                await self._submit(job, bound, fresh=True)
             elif job.state is JobState.SUBMITTING:
-                await self._submit(job, bound)
+                await self._submit(job, bound, fresh=False)
             else:
                 await self._poll(job, bound)
         except StaleWrite as exc:
@@ -274,32 +244,61 @@ class Scheduler:
 
     # -- submitting ---------------------------------------------------------------------------
 
-    async def _submit(self, job: Job, bound: Any) -> None:
-        """Create the tuned model with our fixed id; a 409 means an earlier attempt landed: adopt it."""
-        body = await self._store.request_body(job.id)
+    async def _submit(self, job: Job, bound: Any, *, fresh: bool) -> None:
+        """Prepare and submit the job once, adopting an earlier submission whose answer was lost.
+
+        ``submit_sent_at`` is committed before every submission. A job found in ``submitting`` with it
+        set (a retry after a timeout, a 5xx, a dropped connection or a crash) may have a remote twin:
+        the service's :meth:`~TuningApi.find` looks for it, and the job is not submitted again until
+        ``settle_seconds`` after that submission was sent, so a twin the service lists late is still
+        found. A step that fails before sending clears the mark: nothing of this job is in flight.
+        """
+        sent = False
         try:
-            try:
-                operation: OperationStatus | None = await self._api.create_tuned_model(job.tuned_model_id, body)
-            except AlreadyExists:
-                bound.info("create_already_exists_adopting")
-                operation = await self._adopt(job)
+            if not fresh and job.submit_sent_at is not None:
+                found = await self._api.find(job)
+                if found is not None:
+                    bound.info("submission_found_adopting")
+                    await self._start_running(job, found, bound)
+                    return
+                settled_at = job.submit_sent_at + timedelta(seconds=self._api.settle_seconds)
+                if self._clock.now() < settled_at:
+                    await self._look_again(job, settled_at, bound)
+                    return
+            body = await self._store.request_body(job.id)
+            facts = (await self._api.prepare(job, body)).columns()
+            if facts or not fresh:
+                job = await self._commit(job, release=False, submit_sent_at=self._clock.now(), **facts)
+            sent = True
+            status = await self._api.submit(job, body)
         except (TransientError, Unauthenticated) as exc:
-            await self._retry_later(job, exc, bound)
+            await self._retry_later(job, exc, bound, **({} if sent else {"submit_sent_at": None}))
             return
         except ApiError as exc:
             self._api_reachable()
-            await self._fail_permanently(job, exc, "create", bound)
+            await self._fail_permanently(job, exc, "create" if sent else "prepare", bound)
             return
         self._api_reachable()
+        await self._start_running(job, status, bound)
+
+    async def _start_running(self, job: Job, status: RemoteStatus, bound: Any) -> None:
+        """The service holds the job now: record what it said and poll it from here on."""
         now = self._clock.now()
-        operation_name = operation.name if operation else None
+        facts = status.facts.columns()
         await self._commit(
-            job, to=JobState.RUNNING, detail={"operation": operation_name}, operation_name=operation_name,
-            total_steps=(operation.total_steps if operation and operation.total_steps else job.total_steps),
-            started_at=now, last_progress_at=now, remote_state="CREATING", attempts=0, last_error=None,
+            job, to=JobState.RUNNING, detail=facts, total_steps=status.total_steps or job.total_steps,
+            started_at=now, last_progress_at=now, attempts=0, last_error=None,
             next_check_at=now + timedelta(seconds=self._settings.poll_min_interval), soon_if_cancel_requested=True,
+            **facts,
         )
-        bound.info("job_running", operation=operation_name)
+        bound.info("job_running", **facts)
+
+    async def _look_again(self, job: Job, settled_at: datetime, bound: Any) -> None:
+        """An earlier submission is not listed yet and may still appear: look again before re-submitting."""
+        now = self._clock.now()
+        wait = min((settled_at - now).total_seconds(), self._settings.poll_min_interval)
+        await self._commit(job, next_check_at=now + timedelta(seconds=max(wait, 0.0)))
+        bound.info("earlier_submission_not_listed_yet", settles_in=round((settled_at - now).total_seconds(), 3))
 
     async def _fail_permanently(self, job: Job, exc: ApiError, phase: str, bound: Any) -> None:
         """A request the API will never accept: the job fails with the API's status and words."""
@@ -309,31 +308,6 @@ class Scheduler:
         bound.warning("job_failed", phase=phase, http_status=exc.http_status, status=exc.status,
                       message=exc.api_message)
 
-    async def _adopt(self, job: Job) -> OperationStatus | None:
-        """Find the operation of a tuned model we created earlier (whose response we never saw).
-
-        The operation list comes first (the client asks ``/v1``, then ``/v1beta``); when neither
-        version lists it, the model itself is read and polled by its ``state`` (None). A model that
-        is gone again was deleted in between: that is transient, and the next try creates it anew.
-        """
-        operation = await self._find_operation(job)
-        if operation is not None:
-            return operation
-        try:
-            await self._api.get_tuned_model(job.tuned_model_name)
-        except NotFound:
-            raise TransientError("the tuned model reported as existing was not found; creating again") from None
-        return None
-
-    async def _find_operation(self, job: Job) -> OperationStatus | None:
-        """The model's creation operation from its operation list, or None when no version lists it."""
-        try:
-            operations = await self._api.list_operations(job.tuned_model_name)
-        except NotFound:
-            return None
-        prefix = f"{job.tuned_model_name}/operations/"
-        return next((op for op in operations if op.name.startswith(prefix)), None)
-
     # -- running and cancelling ---------------------------------------------------------------
 
     async def _poll(self, job: Job, bound: Any) -> None:
@@ -342,9 +316,9 @@ class Scheduler:
             # against the row as it now is (a stale copy would make the retry's write stale).
             job = await self._begin_cancel_if_due(job, bound)
             if job.state is JobState.CANCELLING and job.cancel_sent_at is None:
-                await self._send_cancel(job, bound)
+                await self._api.cancel(job)
                 job = await self._commit(job, release=False, cancel_sent_at=self._clock.now())
-            progress = await self._read_remote(job, bound)
+            status = await self._api.poll(job)
         except (TransientError, Unauthenticated) as exc:
             await self._retry_later(job, exc, bound)
             return
@@ -353,17 +327,21 @@ class Scheduler:
             return
         self._api_reachable()
         now = self._clock.now()
-        new = tuple(s for s in progress.snapshots if s.step > job.completed_steps)
-        values: dict[str, Any] = {"attempts": 0, "last_error": None, "remote_state": progress.remote_state}
-        if progress.operation_name and progress.operation_name != job.operation_name:
-            values["operation_name"] = progress.operation_name
-        if progress.total_steps:
-            values["total_steps"] = progress.total_steps
+        new = tuple(s for s in status.snapshots if s.step > job.completed_steps)
+        values: dict[str, Any] = {"attempts": 0, "last_error": None}
+        values.update((k, v) for k, v in status.facts.columns().items() if v != getattr(job, k))
+        if status.total_steps:
+            values["total_steps"] = status.total_steps
         if new:
-            values.update(completed_steps=new[-1].step, last_loss=new[-1].mean_loss, last_progress_at=now)
-        verdict = progress.verdict
+            values["last_loss"] = new[-1].mean_loss
+        completed = status.completed_steps if status.completed_steps is not None else (new[-1].step if new else 0)
+        if completed > job.completed_steps:
+            values.update(completed_steps=completed, last_progress_at=now)
+        elif not status.progress_visible:
+            values["last_progress_at"] = now  # silence that is not a stall (see RemoteStatus)
+        verdict = status.verdict
         if verdict.outcome is Outcome.RUNNING:
-            seen = new[-1].step if new else job.completed_steps
+            seen = values.get("completed_steps", job.completed_steps)
             delay = self._settings.poll_min_interval if job.state is JobState.CANCELLING else next_poll_delay(
                 total_steps=values.get("total_steps", job.total_steps), completed_steps=seen,
                 running_seconds=(now - (job.started_at or now)).total_seconds(),
@@ -384,7 +362,7 @@ class Scheduler:
         )
         bound.info(f"job_{to.value}", code=verdict.code, message=reason, steps=values.get("completed_steps"))
         if to is JobState.CANCELLED and self._settings.delete_cancelled_models:
-            await self._delete_model(job, bound)
+            await self._discard(job, bound)
 
     def _terminal_state(self, job: Job, verdict: Verdict) -> tuple[JobState, str | None]:
         """Our final state for the remote's verdict; a cancel we sent for a deadline is a failure."""
@@ -395,55 +373,6 @@ class Scheduler:
         if verdict.outcome is Outcome.CANCELLED:
             return JobState.FAILED, f"{job.cancel_reason}: cancelled by the orchestrator ({verdict.message})"
         return JobState.FAILED, verdict.message
-
-    async def _read_remote(self, job: Job, bound: Any) -> _Progress:
-        """Read the operation on /v1 (the client falls back to /v1beta); then the model's state.
-
-        The model is also the fallback for an operation we cannot read (``done`` without an
-        outcome, wrong types): its ``state`` and snapshots tell the same story in another shape.
-        """
-        operation: OperationStatus | None = None
-        try:
-            if job.operation_name:
-                operation = await self._api.get_operation(job.operation_name, after_step=job.completed_steps)
-            else:  # adopted without one: it may be listed by now, and only it carries the progress
-                operation = await self._find_operation(job)
-        except NotFound:
-            pass
-        except MalformedResponse as exc:
-            bound.warning("operation_unreadable_reading_model", error=str(exc))
-        if operation is not None:
-            model_state = operation.model.state if operation.model else ("CREATING" if not operation.done else None)
-            return _Progress(judge_operation(operation), operation.total_steps, operation.snapshots, model_state,
-                             operation.name)
-        try:
-            model = await self._api.get_tuned_model(job.tuned_model_name)
-        except NotFound:
-            if job.state is JobState.CANCELLING:  # we deleted it to stop a tuning we could not cancel
-                return _Progress(Verdict(Outcome.CANCELLED, CANCELLED_CODE, "the tuned model was deleted to stop it"),
-                                 None, (), None)
-            return _Progress(
-                Verdict(Outcome.FAILED, 5, "the tuned model no longer exists (deleted outside the orchestrator)"),
-                None, (), None,
-            )
-        verdict = judge_model_state(model.state)
-        if verdict.outcome is Outcome.FAILED and job.operation_name is None:
-            verdict = await self._failure_words(job, verdict)
-        if job.state is JobState.CANCELLING and verdict.outcome is Outcome.FAILED and verdict.code is None:
-            # A cancelled tuning leaves its model FAILED; without the operation that is all we see.
-            verdict = Verdict(Outcome.CANCELLED, CANCELLED_CODE, "the tuned model is FAILED after our cancel")
-        return _Progress(verdict, None, model.snapshots, model.state)
-
-    async def _failure_words(self, job: Job, fallback: Verdict) -> Verdict:
-        """The API's own code and message for a FAILED model, from its operation when one is listed now."""
-        try:
-            operation = await self._find_operation(job)
-        except ApiError:
-            return fallback
-        if operation is None or not operation.done:
-            return fallback
-        verdict = judge_operation(operation)
-        return verdict if verdict.outcome is not Outcome.SUCCEEDED else fallback
 
     async def _begin_cancel_if_due(self, job: Job, bound: Any) -> Job:
         """Move a running job to cancelling (committed before ``:cancel`` is sent) when asked or overdue."""
@@ -457,46 +386,21 @@ class Scheduler:
         bound.info("job_cancelling", reason=reason)
         return job
 
-    async def _send_cancel(self, job: Job, bound: Any) -> None:
-        """``:cancel`` the operation; a job adopted without one looks for it first.
-
-        A tuning whose operation no API version lists cannot be cancelled; deleting its tuned model
-        is the one way left to stop it (and its bill), and the poll that follows records the end.
-        """
-        name = job.operation_name
-        if name is None:
-            operation = await self._find_operation(job)
-            name = operation.name if operation else None
-        if name is None:
-            bound.warning("cancel_without_operation_deleting_model")
-            with contextlib.suppress(NotFound):
-                await self._api.delete_tuned_model(job.tuned_model_name)
-            return
-        try:
-            await self._api.cancel_operation(name)
-        except NotFound:
-            pass  # gone already: the poll that follows says how it ended
-        except PermanentError as exc:
-            # e.g. FAILED_PRECONDITION for an operation that ended meanwhile: the job ends as the API
-            # says (the poll that follows reads it), never "failed" because a cancel was refused.
-            bound.warning("cancel_refused", http_status=exc.http_status, status=exc.status, message=exc.api_message)
-
     def _overdue_reason(self, job: Job) -> str | None:
         now = self._clock.now()
         max_run = job.max_run_time or self._settings.max_run_time
         if max_run and job.started_at and (now - job.started_at).total_seconds() > max_run:
             return "deadline"
         stall = job.stall_timeout or self._settings.stall_timeout
+        # A poll that cannot see progress keeps ``last_progress_at`` fresh (RemoteStatus.progress_visible).
         last = job.last_progress_at or job.started_at
-        # Progress is read from the operation: a job polled by its model's state alone shows none,
-        # and calling that a stall would cancel a healthy tuning.
-        if stall and last and job.operation_name and (now - last).total_seconds() > stall:
+        if stall and last and (now - last).total_seconds() > stall:
             return "stalled"
         return None
 
-    async def _delete_model(self, job: Job, bound: Any) -> None:
+    async def _discard(self, job: Job, bound: Any) -> None:
         try:
-            await self._api.delete_tuned_model(job.tuned_model_name)
+            await self._api.discard(job)
         except ApiError as exc:
             bound.warning("cancelled_model_not_deleted", error=str(exc))
         else:
@@ -504,7 +408,7 @@ class Scheduler:
 
     # -- shared -------------------------------------------------------------------------------
 
-    async def _retry_later(self, job: Job, exc: ApiError, bound: Any) -> None:
+    async def _retry_later(self, job: Job, exc: ApiError, bound: Any, **values: Any) -> None:
         """Keep the state, count the attempt, and look again after a jittered back-off."""
         attempts = job.attempts + 1
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
@@ -513,7 +417,8 @@ class Scheduler:
         if isinstance(exc, Unauthenticated):
             delay = max(delay, self._pause_for_auth(exc))
         now = self._clock.now()
-        await self._commit(job, attempts=attempts, last_error=str(exc), next_check_at=now + timedelta(seconds=delay))
+        await self._commit(job, attempts=attempts, last_error=str(exc), next_check_at=now + timedelta(seconds=delay),
+                           **values)
         report = bound.debug if isinstance(exc, Unauthenticated) else bound.warning
         report("step_retry_scheduled", attempt=attempts, delay=round(delay, 3), error=str(exc),
                error_kind=type(exc).__name__, http_status=exc.http_status)

@@ -1,22 +1,16 @@
-"""The tuning API as the scheduler sees it: a protocol and the values it returns.
+"""The Gemini API backend: the values its client returns.
 
-The scheduler depends on :class:`TuningApi` only; ``gemini.client.HttpTuningApi`` is the one
-implementation that speaks HTTP. Keeping the surface this narrow is what lets a second backend
-(Vertex ``tuningJobs``) be added without touching the scheduler.
+``client.HttpTuningApi`` speaks HTTP to ``tunedModels`` and its operations and returns these values;
+``service.GeminiTuning`` answers the scheduler's :class:`~orchestrator.tuning.TuningApi` with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from orchestrator.jobs import Snapshot
 
-__all__ = ["OperationError", "OperationStatus", "Snapshot", "TunedModelStatus", "TuningApi"]
-
-#: ``google.rpc.Code.CANCELLED``: the code of an operation that ended because it was cancelled.
-CANCELLED_CODE = 1
+__all__ = ["OperationError", "OperationStatus", "Snapshot", "TunedModelStatus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,34 +43,3 @@ class OperationStatus:
     done: bool
     error: OperationError | None = None
     model: TunedModelStatus | None = None  # ``response`` when done without error
-
-
-class TuningApi(Protocol):
-    """The calls the scheduler makes. Every method raises only ``orchestrator.errors.ApiError``s."""
-
-    async def create_tuned_model(self, tuned_model_id: str, body: Mapping[str, Any]) -> OperationStatus:
-        """``POST /v1beta/tunedModels?tunedModelId=…``: start tuning; the id makes a retry safe."""
-        ...
-
-    async def get_operation(self, name: str, *, after_step: int = 0) -> OperationStatus:
-        """``GET /v1/{name}``, falling back to ``/v1beta`` when v1 does not know it.
-
-        Only the snapshots of steps after ``after_step`` (those already recorded) are decoded.
-        """
-        ...
-
-    async def list_operations(self, tuned_model: str) -> list[OperationStatus]:
-        """``GET /v1/{tuned_model}/operations`` (fallback ``/v1beta``): to adopt a create that landed."""
-        ...
-
-    async def get_tuned_model(self, name: str) -> TunedModelStatus:
-        """``GET /v1beta/{name}``."""
-        ...
-
-    async def cancel_operation(self, name: str) -> None:
-        """``POST /v1/{name}:cancel`` (fallback ``/v1beta``): best effort, asynchronous."""
-        ...
-
-    async def delete_tuned_model(self, name: str) -> None:
-        """``DELETE /v1beta/{name}``."""
-        ...

@@ -102,8 +102,8 @@ jobs = Table(
     Column("labels", Text, nullable=False, server_default="{}", comment="JSON object of string labels"),
     Column("source_file", Text, nullable=False, comment="name of the dropped file"),
     Column("intake_id", Text, nullable=False, unique=True, comment="claim token of the intake that recorded it"),
-    Column("operation_name", Text, comment="tunedModels/{id}/operations/{op} once the create landed"),
-    Column("remote_state", Text, comment="the API's TunedModel.state as last seen"),
+    Column("operation_name", Text, comment="Gemini: tunedModels/{id}/operations/{op} once the create landed"),
+    Column("remote_state", Text, comment="the service's state as last seen: TunedModel.state, JOB_STATE_…"),
     Column("total_steps", Integer),
     Column("completed_steps", Integer, nullable=False, server_default="0"),
     Column("last_loss", Loss, comment="meanLoss of the latest snapshot"),
@@ -127,6 +127,16 @@ jobs = Table(
     Column("last_progress_at", UtcDateTime, comment="last time completed_steps grew"),
     Column("finished_at", UtcDateTime),
     Column("retry_of", Text, comment="the failed or cancelled job this one retries (orchestrator retry)"),
+    # Facts a tuning service may fill (orchestrator.tuning.RemoteFacts), added by revision 0002.
+    Column("remote_job", Text, comment="Vertex: projects/{n}/locations/{l}/tuningJobs/{id} once the create landed"),
+    Column("remote_substate", Text, comment="what the remote job waits for or does, e.g. Vertex "
+           "TUNING_JOB_STATE_WAITING_FOR_QUOTA"),
+    Column("billable_tokens", Integer, comment="training tokens billed: the dataset's billable tokens x epochs"),
+    Column("model_name", Text, comment="the tuned model: tunedModels/{id} (Gemini) or projects/…/models/{m}@{v}"),
+    Column("endpoint", Text, comment="Vertex: the endpoint serving the tuned model"),
+    Column("training_data_uri", Text, comment="Vertex: gs:// object of the uploaded training data"),
+    Column("validation_data_uri", Text, comment="Vertex: gs:// object of the uploaded validation data"),
+    Column("submit_sent_at", UtcDateTime, comment="latest create sent (committed before it): looked for until settled"),
     CheckConstraint(f"state IN ({_STATES})", name="ck_jobs_state"),
     CheckConstraint(f"NOT (cancel_requested AND state IN ({_TERMINAL}))", name="ck_jobs_cancel_not_terminal"),
 )

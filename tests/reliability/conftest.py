@@ -26,6 +26,7 @@ from orchestrator.config import ApiSettings, DatabaseSettings, SchedulerSettings
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.gemini.auth import Auth, NoAuth
 from orchestrator.gemini.client import HttpTuningApi, open_tuning_api
+from orchestrator.gemini.service import GeminiTuning
 from orchestrator.intake import new_job_from_file
 from orchestrator.jobs import TERMINAL, Job
 from orchestrator.scheduler import Scheduler
@@ -171,7 +172,7 @@ async def running_scheduler(
     shutdown_grace: float = 1.0,
 ) -> AsyncIterator[Scheduler]:
     """A scheduler running in this loop for the block, stopped gracefully at its end."""
-    scheduler = Scheduler(store, api, settings, SystemClock(), owner, rng=random.Random(0),
+    scheduler = Scheduler(store, GeminiTuning(api), settings, SystemClock(), owner, rng=random.Random(0),
                           shutdown_grace=shutdown_grace)
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))

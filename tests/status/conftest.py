@@ -81,7 +81,7 @@ async def _start(store: SqlStore, job: Job, now: datetime) -> Job:
     job = await store.commit_step(job, OWNER, now, to=JobState.SUBMITTING, release=False, submitted_at=now)
     return await store.commit_step(
         job, OWNER, now, to=JobState.RUNNING, operation_name=f"{job.tuned_model_name}/operations/op1",
-        started_at=now, next_check_at=now,
+        model_name=job.tuned_model_name, started_at=now, next_check_at=now,
     )
 
 

@@ -8,15 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.gemini import OperationError, OperationStatus, TunedModelStatus
-from orchestrator.policy import (
-    Outcome,
-    backoff_delay,
-    judge_model_state,
-    judge_operation,
-    next_poll_delay,
-    pause_delay,
-    rpc_status_name,
-)
+from orchestrator.gemini.service import judge_model_state, judge_operation
+from orchestrator.policy import backoff_delay, next_poll_delay, pause_delay, rpc_status_name
+from orchestrator.tuning import Outcome
 
 ATTEMPTS = st.integers(min_value=0, max_value=10_000)
 SECONDS = st.floats(min_value=0.001, max_value=3600, allow_nan=False)
