@@ -127,7 +127,7 @@ jobs = Table(
     Column("last_progress_at", UtcDateTime, comment="last time completed_steps grew"),
     Column("finished_at", UtcDateTime),
     Column("retry_of", Text, comment="the failed or cancelled job this one retries (orchestrator retry)"),
-    # Facts a tuning service may fill (orchestrator.tuning.RemoteFacts), added by revision 0002.
+    # Facts a tuning service may fill (orchestrator.tuning.RemoteFacts), added by revision 0004.
     Column("remote_job", Text, comment="Vertex: projects/{n}/locations/{l}/tuningJobs/{id} once the create landed"),
     Column("remote_substate", Text, comment="what the remote job waits for or does, e.g. Vertex "
            "TUNING_JOB_STATE_WAITING_FOR_QUOTA"),

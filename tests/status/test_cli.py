@@ -29,9 +29,8 @@ STATUS_KEYS = {
     "source_file", "operation_name", "remote_state", "total_steps", "completed_steps", "progress_pct", "last_loss",
     "attempts", "next_check_at", "last_error", "cancel_requested", "cancel_reason", "cancel_sent_at", "max_run_time",
     "stall_timeout", "error_code", "error_status", "error_message", "created_at", "updated_at", "submitted_at",
-    "started_at", "last_progress_at", "finished_at", "retry_of",
-    "started_at", "last_progress_at", "finished_at", "remote_job", "remote_substate", "billable_tokens", "model_name",
-    "endpoint", "training_data_uri", "validation_data_uri", "submit_sent_at",
+    "started_at", "last_progress_at", "finished_at", "retry_of", "remote_job", "remote_substate", "billable_tokens",
+    "model_name", "endpoint", "training_data_uri", "validation_data_uri", "submit_sent_at",
 }
 
 
