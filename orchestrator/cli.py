@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, help="folder for the spool and database (default: a new temp folder)")
     demo.add_argument("--verbose", action="store_true", help="show the daemon's log lines")
 
-    commands.add_parser("emulator", help="serve the Gemini tuning API emulator (see: orchestrator emulator --help)")
+    commands.add_parser(
+        "emulator",
+        help="serve the Gemini API, Vertex AI and Cloud Storage emulator (see: orchestrator emulator --help)",
+    )
 
     submit = command("submit", "validate a job file and drop it atomically into the inbox", _submit)
     submit.add_argument("file", type=Path)

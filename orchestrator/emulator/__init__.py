@@ -1,4 +1,10 @@
-"""The Gemini tuning REST API on loopback: the demo's, the tests' and the benchmarks' default backend.
+"""Google's tuning APIs on loopback: the demo's, the tests' and the benchmarks' default backend.
+
+One process, one port, one simulated clock, one fault plan and one set of counters serve three
+surfaces: the Gemini API's ``tunedModels`` (below), Vertex AI ``tuningJobs`` with the TensorBoard
+resources of their loss (``orchestrator.emulator.vertex``, which lists every route and how sure each
+shape is), and Cloud Storage's JSON API (``orchestrator.emulator.storage``), plus ``POST /token``, an
+OAuth token endpoint for service-account credentials (``orchestrator.emulator.oauth``).
 
 It behaves like ``generativelanguage.googleapis.com`` for tuning, errors and all (shapes and rules from
 ``shared/gemini-api.md``), so that what works against it works against Google.  It imports nothing from
@@ -94,9 +100,18 @@ Introspection (``/_emulator/``, never an API path)
   committed creates per tuned model (the exactly-once witness).
 * ``GET /_emulator/jobs`` → ``{"jobs": [{name, operation, owner, state, completedSteps, totalSteps, ending,
   cancelRequested}], "active": n}``.
+* ``GET /_emulator/vertex/jobs`` → ``{"jobs": [{name, state, tuningJobState, completedSteps, totalSteps,
+  labels, trainingDatasetUri, listedFrom}], "tuning_jobs": n, "active_jobs": n, "peak_active_jobs": n,
+  "peak_running_jobs": n, "creates_by_label": {"k=v": n}, "creates_by_dataset": {"gs://…": n}}``: the
+  peaks are the most Vertex jobs ever active at once (created and not ended: what a client-side cap
+  governs) and running at once (holding a quota slot); the same summary is ``stats["vertex"]``.
+* ``GET /_emulator/vertex/creates`` → ``{"by_label": {"k=v": n}, "by_dataset": {"gs://b/o": n}}``,
+  committed creates (the exactly-once witness on Vertex, where ids are the server's).
+* ``GET /_emulator/storage/uploads`` → ``{"gs://b/o": n}`` committed uploads; ``stats["storage"]``
+  also counts objects and lists buckets.
 * ``GET /_emulator/faults`` → ``{seed, rules, calls}``; ``POST`` a plan to replace it (400
   ``{"error": "..."}`` when malformed); ``DELETE`` to clear it.
-* ``POST /_emulator/reset`` → ``{}``: forget every tuned model, counter and fault.
+* ``POST /_emulator/reset`` → ``{}``: forget every tuned model, tuning job, object, counter and fault.
 """
 
 from orchestrator.emulator.app import create_app, emulator_of, running_emulator

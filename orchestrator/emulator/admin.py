@@ -22,6 +22,28 @@ def _json(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status)
 
 
+def _vertex(emu: Emulator) -> dict[str, Any]:
+    jobs = emu.vertex
+    peaks = jobs.peaks()
+    return {
+        "tuning_jobs": len(jobs.jobs),
+        "active_jobs": jobs.active_count(),
+        "peak_active_jobs": peaks["active"],
+        "peak_running_jobs": peaks["running"],
+        "creates_by_label": dict(jobs.creates_by_label),
+        "creates_by_dataset": dict(jobs.creates_by_dataset),
+    }
+
+
+def _storage(emu: Emulator) -> dict[str, Any]:
+    store = emu.storage
+    return {
+        "uploads": dict(store.uploads),
+        "objects": sum(len(bucket.objects) for bucket in store.buckets.values()),
+        "buckets": sorted(store.buckets),
+    }
+
+
 def _stats(emu: Emulator) -> dict[str, Any]:
     registry = emu.registry
     return {
@@ -29,6 +51,8 @@ def _stats(emu: Emulator) -> dict[str, Any]:
         "creates": dict(registry.creates),
         "active_jobs": registry.active_jobs(),
         "models": len(registry.models),
+        "vertex": _vertex(emu),
+        "storage": _storage(emu),
         "faults": emu.faults.plan.to_json(),
         "fault_calls": list(emu.faults.counters),
     }
@@ -41,9 +65,12 @@ async def stats(request: web.Request) -> web.Response:
 
 async def reset_stats(request: web.Request) -> web.Response:
     """``DELETE /_emulator/stats``: zero the request and create counters (models are kept)."""
-    registry = request.app[EMULATOR_KEY].registry
-    registry.requests.clear()
-    registry.creates.clear()
+    emu = request.app[EMULATOR_KEY]
+    emu.registry.requests.clear()
+    emu.registry.creates.clear()
+    emu.vertex.creates_by_label.clear()
+    emu.vertex.creates_by_dataset.clear()
+    emu.storage.uploads.clear()
     return _json({})
 
 
@@ -51,6 +78,8 @@ async def reset(request: web.Request) -> web.Response:
     """``POST /_emulator/reset``: forget every tuned model, counter and fault (a fresh emulator)."""
     emu = request.app[EMULATOR_KEY]
     emu.registry.reset()
+    emu.vertex.reset()
+    emu.storage.reset()
     emu.faults.set_plan(FaultPlan())
     return _json({})
 
@@ -87,6 +116,40 @@ async def jobs(request: web.Request) -> web.Response:
     return _json({"jobs": out, "active": emu.registry.active_jobs()})
 
 
+async def vertex_jobs(request: web.Request) -> web.Response:
+    """``GET /_emulator/vertex/jobs``: every Vertex AI tuning job with its state, sub-state and progress."""
+    emu = request.app[EMULATOR_KEY]
+    emu.vertex.advance_all()
+    now = emu.clock.now()
+    out = []
+    for record in emu.vertex.jobs.values():
+        view = record.view(now)
+        out.append(
+            {
+                "name": record.name,
+                "state": view.state,
+                "tuningJobState": view.sub_state or None,
+                "completedSteps": view.steps,
+                "totalSteps": record.total_steps,
+                "labels": dict(record.spec.labels),
+                "trainingDatasetUri": record.spec.training_uri,
+                "listedFrom": emu.clock.wall(record.visible_from),
+            }
+        )
+    return _json({"jobs": out, **_vertex(emu)})
+
+
+async def vertex_creates(request: web.Request) -> web.Response:
+    """``GET /_emulator/vertex/creates``: committed creates per ``label=value`` and per training dataset."""
+    jobs = request.app[EMULATOR_KEY].vertex
+    return _json({"by_label": dict(jobs.creates_by_label), "by_dataset": dict(jobs.creates_by_dataset)})
+
+
+async def storage_uploads(request: web.Request) -> web.Response:
+    """``GET /_emulator/storage/uploads``: committed uploads per ``gs://bucket/object``."""
+    return _json(dict(request.app[EMULATOR_KEY].storage.uploads))
+
+
 async def get_faults(request: web.Request) -> web.Response:
     """``GET /_emulator/faults``: the current plan and per-rule call counters."""
     engine = request.app[EMULATOR_KEY].faults
@@ -117,6 +180,9 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/_emulator/requests", requests_seen)
     app.router.add_get("/_emulator/creates", creates)
     app.router.add_get("/_emulator/jobs", jobs)
+    app.router.add_get("/_emulator/vertex/jobs", vertex_jobs)
+    app.router.add_get("/_emulator/vertex/creates", vertex_creates)
+    app.router.add_get("/_emulator/storage/uploads", storage_uploads)
     app.router.add_get("/_emulator/faults", get_faults)
     app.router.add_post("/_emulator/faults", set_faults)
     app.router.add_delete("/_emulator/faults", clear_faults)

@@ -10,10 +10,13 @@ from aiohttp import web
 
 from orchestrator.emulator.admin import EMULATOR_KEY, add_admin_routes
 from orchestrator.emulator.handlers import install
+from orchestrator.emulator.oauth import install_oauth
 from orchestrator.emulator.permissions import install_permissions
 from orchestrator.emulator.records import SimClock
 from orchestrator.emulator.routes import Emulator
 from orchestrator.emulator.settings import EmulatorSettings
+from orchestrator.emulator.storage.handlers import install_storage
+from orchestrator.emulator.vertex.handlers import install_vertex
 
 
 def create_app(
@@ -22,7 +25,7 @@ def create_app(
     clock: Callable[[], float] | None = None,
     wall_start: float | None = None,
 ) -> web.Application:
-    """An aiohttp application serving the tuning API and ``/_emulator/``.
+    """An aiohttp application serving the Gemini API, Vertex AI, Cloud Storage, ``/token`` and ``/_emulator/``.
 
     ``clock`` is a monotonic clock in real seconds (default ``time.monotonic``); tests inject a manual
     one to move training forward without sleeping.  ``wall_start`` is the Unix time shown for the
@@ -33,6 +36,9 @@ def create_app(
     sim = SimClock(monotonic, settings.time_scale, time.time() if wall_start is None else wall_start)
     emulator = Emulator(settings, sim, monotonic)
     install(emulator)
+    install_vertex(emulator)
+    install_storage(emulator)
+    install_oauth(emulator)
     install_permissions(emulator)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[EMULATOR_KEY] = emulator

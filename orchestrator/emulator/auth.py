@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from orchestrator.emulator.errors import DEFAULT_MESSAGES, ApiError, error_info
+from orchestrator.emulator.errors import DEFAULT_MESSAGES, SERVICE, ApiError, error_info
 
 DEFAULT_PROJECT: Final = "default"
 _MISSING: Final = (
@@ -46,12 +46,20 @@ def invalid_key() -> ApiError:
     )
 
 
-def token_expired(method: str = "") -> ApiError:
+def token_expired(method: str = "", service: str = SERVICE) -> ApiError:
     """401 UNAUTHENTICATED for an expired OAuth token."""
     extra = {"method": method} if method else {}
     return ApiError(
-        "UNAUTHENTICATED", DEFAULT_MESSAGES["UNAUTHENTICATED"], [error_info("ACCESS_TOKEN_EXPIRED", **extra)]
+        "UNAUTHENTICATED",
+        DEFAULT_MESSAGES["UNAUTHENTICATED"],
+        [error_info("ACCESS_TOKEN_EXPIRED", service=service, **extra)],
     )
+
+
+def credentials_missing(method: str = "", service: str = SERVICE) -> ApiError:
+    """401 UNAUTHENTICATED for a request without any credential."""
+    extra = {"method": method} if method else {}
+    return ApiError("UNAUTHENTICATED", _MISSING, [error_info("CREDENTIALS_MISSING", service=service, **extra)])
 
 
 def permission_denied(name: str) -> ApiError:
@@ -59,7 +67,7 @@ def permission_denied(name: str) -> ApiError:
     return ApiError("PERMISSION_DENIED", f"You do not have permission to access tuned model {name}")
 
 
-def _bearer(query: Mapping[str, str], headers: Mapping[str, str]) -> str:
+def bearer_token(query: Mapping[str, str], headers: Mapping[str, str]) -> str:
     """The OAuth token of ``Authorization: Bearer`` or ``?access_token=`` (empty when there is none)."""
     scheme, _, token = headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -90,7 +98,7 @@ class Authenticator:
 
     def project(self, query: Mapping[str, str], headers: Mapping[str, str], method: str = "") -> str:
         """The calling project; raises ``ApiError`` for a missing, invalid or expired credential."""
-        token = _bearer(query, headers)
+        token = bearer_token(query, headers)
         if not self.enforced:
             # Open mode: anything goes, but with a ttl bearer tokens still expire, so a client with a
             # refreshing token source can be tested without configuring tokens.
@@ -104,23 +112,30 @@ class Authenticator:
                 raise invalid_key()
             return project
         if token:
-            return self._token_project(token, method)
-        raise ApiError(
-            "UNAUTHENTICATED", _MISSING, [error_info("CREDENTIALS_MISSING", **({"method": method} if method else {}))]
-        )
+            return self.token_principal(token, method)
+        raise credentials_missing(method)
 
-    def _token_project(self, token: str, method: str) -> str:
+    def token_principal(self, token: str, method: str, service: str = SERVICE) -> str:
+        """The principal of a bearer token: any token in open mode (``default``), else a listed or issued one."""
+        if not self.enforced:
+            self._check_expiry(token, method, service)
+            return DEFAULT_PROJECT
         project = self.tokens.get(token)
         if project is None:
             raise ApiError("UNAUTHENTICATED", DEFAULT_MESSAGES["UNAUTHENTICATED"])
-        self._check_expiry(token, method)
+        self._check_expiry(token, method, service)
         return project
 
-    def _check_expiry(self, token: str, method: str) -> None:
+    def issue(self, token: str, principal: str) -> None:
+        """Accept ``token`` for ``principal`` from now on (the OAuth token route's grants)."""
+        if self.enforced:
+            self.tokens[token] = principal
+
+    def _check_expiry(self, token: str, method: str, service: str = SERVICE) -> None:
         """401 ACCESS_TOKEN_EXPIRED once ``ttl`` seconds have passed since the token was first seen."""
         if self.ttl <= 0:
             return
         now = self.monotonic()
         first = self.first_seen.setdefault(token, now)
         if now - first >= self.ttl:
-            raise token_expired(method)
+            raise token_expired(method, service)

@@ -62,8 +62,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     """The argument parser, with defaults taken from ``environ`` where set."""
     parser = argparse.ArgumentParser(
         prog="orchestrator emulator",
-        description="Serve the Gemini tuning API emulator (v1beta, v1beta3, v1alpha CRUD; v1/v1beta operations; "
-        "/_emulator/ introspection). Every option can also be set with the environment variable shown.",
+        description="Serve the tuning emulator on one port: the Gemini API (tunedModels on v1beta, v1beta3, v1alpha; "
+        "operations on v1/v1beta), Vertex AI (tuningJobs create/get/list/cancel and the TensorBoard loss chain on "
+        "/v1 and /v1beta1), Cloud Storage's JSON API (/upload/storage/v1, /storage/v1, /download/storage/v1; point "
+        "clients at it with STORAGE_EMULATOR_HOST), an OAuth token endpoint (POST /token) and /_emulator/ "
+        "introspection. Every option can also be set with the environment variable shown.",
     )
     parser.add_argument(
         "--host",

@@ -78,13 +78,13 @@ def message_for_code(code: int) -> str:
     return DEFAULT_MESSAGES["UNKNOWN"]
 
 
-def error_info(reason: str, **metadata: str) -> dict[str, Any]:
+def error_info(reason: str, *, service: str = SERVICE, **metadata: str) -> dict[str, Any]:
     """A ``google.rpc.ErrorInfo`` detail in the domain production uses."""
     return {
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
         "reason": reason,
         "domain": "googleapis.com",
-        "metadata": {"service": SERVICE, **metadata},
+        "metadata": {"service": service, **metadata},
     }
 
 

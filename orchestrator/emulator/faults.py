@@ -3,8 +3,12 @@
 A rule matches requests to some routes (``create``, ``get_model``, ``list_models``, ``patch_model``,
 ``delete_model``, ``get_operation``, ``list_operations``, ``cancel_operation``, ``delete_operation``,
 ``generate``, ``get_base_model``, ``list_base_models``, ``create_permission``, ``list_permissions``,
-``get_permission``, ``patch_permission``, ``delete_permission``, ``transfer_ownership``; none listed =
-every API route).  Each rule counts
+``get_permission``, ``patch_permission``, ``delete_permission``, ``transfer_ownership``; Vertex AI:
+``vertex_create``, ``vertex_get``, ``vertex_list``, ``vertex_cancel``, ``vertex_context``, ``vertex_runs``,
+``vertex_time_series``, ``vertex_read``; Cloud Storage: ``storage_upload`` (media, multipart, resumable
+start), ``storage_upload_chunk`` (a resumable ``PUT``), ``storage_get``, ``storage_download``,
+``storage_list``, ``storage_delete``, ``storage_bucket``; and ``oauth_token``; none listed = every API
+route).  Each rule counts
 its own matching calls from 1, so ``{"routes": ["create"], "calls": [3, 5]}`` is "the 3rd and 5th
 create".  Without ``calls`` it fires with ``probability`` (default 1.0) drawn from the plan's seeded RNG,
 so a run is reproducible for a seed and the same request sequence.
@@ -17,7 +21,11 @@ answer 200 with half of the JSON), ``truncated_response`` (run the handler, anno
 Content-Length, send half the body and close), ``token_expired`` (401 as for an expired OAuth
 token), ``fail_job`` (the created job fails at ``step`` with operation error ``code``, default 13) and
 ``stall_job`` (the created job stops progressing after ``step`` steps; it ends only if cancelled or
-deleted).  Job kinds only apply to creates, and a ``step`` beyond the job's total steps has no effect.
+deleted).  Vertex creates also take ``expire_job`` (JOB_STATE_EXPIRED at ``step``), ``pause_job``
+(JOB_STATE_PAUSED after ``step`` steps), ``partially_succeed_job`` (JOB_STATE_PARTIALLY_SUCCEEDED instead
+of SUCCEEDED) and ``list_lag`` (the created job stays out of list answers for ``seconds`` simulated
+seconds, as an eventually consistent index would).  Job kinds only apply to creates (``create`` and
+``vertex_create``), and a ``step`` beyond the job's total steps has no effect.
 A rule with both ``calls`` and ``probability`` fires on exactly those calls.
 """
 
@@ -49,6 +57,22 @@ ROUTES: Final = frozenset(
         "patch_permission",
         "delete_permission",
         "transfer_ownership",
+        "vertex_create",
+        "vertex_get",
+        "vertex_list",
+        "vertex_cancel",
+        "vertex_context",
+        "vertex_runs",
+        "vertex_time_series",
+        "vertex_read",
+        "storage_upload",
+        "storage_upload_chunk",
+        "storage_get",
+        "storage_download",
+        "storage_list",
+        "storage_delete",
+        "storage_bucket",
+        "oauth_token",
     }
 )
 KINDS: Final = frozenset(
@@ -63,9 +87,22 @@ KINDS: Final = frozenset(
         "token_expired",
         "fail_job",
         "stall_job",
+        "expire_job",
+        "pause_job",
+        "partially_succeed_job",
+        "list_lag",
     }
 )
-_JOB_KINDS: Final = frozenset({"fail_job", "stall_job"})
+CREATE_ROUTES: Final = frozenset({"create", "vertex_create"})
+#: Job kinds → the create routes they may watch.
+_JOB_KINDS: Final = {
+    "fail_job": CREATE_ROUTES,
+    "stall_job": CREATE_ROUTES,
+    "expire_job": frozenset({"vertex_create"}),
+    "pause_job": frozenset({"vertex_create"}),
+    "partially_succeed_job": frozenset({"vertex_create"}),
+    "list_lag": frozenset({"vertex_create"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +126,8 @@ class FaultRule:
         unknown = set(self.routes) - ROUTES
         if unknown:
             raise ValueError(f"unknown route(s) {sorted(unknown)}; expected some of {sorted(ROUTES)}")
-        if self.kind in _JOB_KINDS and set(self.routes) - {"create"}:
-            raise ValueError(f"{self.kind} applies to creates only")
+        if self.kind in _JOB_KINDS and set(self.routes) - _JOB_KINDS[self.kind]:
+            raise ValueError(f"{self.kind} applies to {' and '.join(sorted(_JOB_KINDS[self.kind]))} only")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
         if any(call < 1 for call in self.calls):
@@ -102,7 +139,7 @@ class FaultRule:
     def effective_routes(self) -> frozenset[str]:
         """Routes this rule watches; job faults watch creates, an empty list means every route."""
         if self.kind in _JOB_KINDS:
-            return frozenset({"create"})
+            return frozenset(self.routes) if self.routes else _JOB_KINDS[self.kind]
         return frozenset(self.routes) if self.routes else ROUTES
 
     def to_json(self) -> dict[str, Any]:
@@ -115,6 +152,9 @@ class FaultRule:
             "latency": ("seconds",),
             "fail_job": ("step", "code", "message"),
             "stall_job": ("step",),
+            "expire_job": ("step",),
+            "pause_job": ("step",),
+            "list_lag": ("seconds",),
         }.get(self.kind, ())
         for name in extra:
             value = getattr(self, name)
@@ -190,6 +230,10 @@ class Decision:
     fail_code: int = 13
     fail_message: str | None = None
     stall_at: int | None = None
+    expire_at: int | None = None
+    pause_at: int | None = None
+    partial: bool = False
+    list_lag: float = 0.0
 
 
 @dataclass(slots=True)
@@ -237,5 +281,13 @@ class FaultEngine:
             decision.fail_at, decision.fail_code, decision.fail_message = rule.step, rule.code, rule.message
         elif rule.kind == "stall_job":
             decision.stall_at = rule.step
+        elif rule.kind == "expire_job":
+            decision.expire_at = rule.step
+        elif rule.kind == "pause_job":
+            decision.pause_at = rule.step
+        elif rule.kind == "partially_succeed_job":
+            decision.partial = True
+        elif rule.kind == "list_lag":
+            decision.list_lag = max(decision.list_lag, rule.seconds)
         elif decision.error is None:
             decision.error = rule

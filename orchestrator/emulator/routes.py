@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 from aiohttp import web
 
@@ -24,6 +24,8 @@ from orchestrator.emulator.faults import Decision, FaultEngine, FaultRule
 from orchestrator.emulator.records import SimClock, TunedModelRecord
 from orchestrator.emulator.registry import Registry
 from orchestrator.emulator.settings import EmulatorSettings
+from orchestrator.emulator.storage.objects import ObjectStore
+from orchestrator.emulator.vertex.jobs import TuningJobs
 from orchestrator.emulator.wire import camel_to_snake, dumps
 
 LOG: Final = logging.getLogger("orchestrator.emulator")
@@ -81,6 +83,25 @@ METHODS: Final = {
 }
 
 
+class Surface(Protocol):
+    """One Google service the emulator serves (Gemini API, Vertex AI, Cloud Storage).
+
+    Each authenticates in its own way and writes errors in its own envelope; the dispatcher asks the
+    route's surface for both, so the fault machinery, counters and introspection stay shared.
+    """
+
+    def principal(
+        self, route: str, params: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> str:
+        """Who is calling (raises ``ApiError`` for a missing, refused or expired credential)."""
+
+    def fault(self, rule: FaultRule, route: str, params: Mapping[str, str]) -> ApiError:
+        """The error an injected ``http_error``/``rate_limit``/``token_expired`` fault answers with."""
+
+    def render(self, error: ApiError) -> bytes:
+        """The JSON body of an error response."""
+
+
 @dataclass(slots=True)
 class Call:
     """One matched API request, handed to a handler."""
@@ -112,14 +133,16 @@ Handler = Callable[["Emulator", Call], Awaitable[bytes | web.Response]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A method + path pattern available on some API versions."""
+    """A method + path pattern available on some API versions, belonging to one surface."""
 
     method: str
     pattern: re.Pattern[str]
     name: str
     versions: frozenset[str]
     handler: Handler
-    query: frozenset[str] = frozenset()
+    #: Accepted query parameter names; None accepts any (Cloud Storage ignores unknown ones).
+    query: frozenset[str] | None = frozenset()
+    surface: str = "gemini"
 
 
 class Emulator:
@@ -132,6 +155,10 @@ class Emulator:
         self.faults = FaultEngine(settings.faults)
         self.auth = Authenticator(settings.api_keys, settings.tokens, settings.token_ttl_seconds, monotonic)
         self.routes: list[Route] = []
+        self.surfaces: dict[str, Surface] = {"gemini": GeminiSurface(self.auth)}
+        #: Cloud Storage and Vertex AI state, on the same simulated clock as the Gemini registry.
+        self.storage = ObjectStore(lambda: clock.wall(clock.now()))
+        self.vertex = TuningJobs(settings, clock)
 
     def add(
         self,
@@ -147,10 +174,23 @@ class Emulator:
         ``query`` names the request's own query parameters (camelCase); their snake_case spellings and
         the system parameters are accepted too, anything else is a 400 as in production.
         """
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
-        allowed = SYSTEM_PARAMETERS | set(query) | {camel_to_snake(name) for name in query}
-        pattern = re.compile(rf"/(?P<version>v\w+)/{regex}")
-        self.routes.append(Route(method, pattern, name, versions, handler, frozenset(allowed)))
+        self.add_pattern(method, rf"/(?P<version>v\w+)/{path_regex(path)}", name, versions, handler, query)
+
+    def add_pattern(
+        self,
+        method: str,
+        regex: str,
+        name: str,
+        versions: frozenset[str],
+        handler: Handler,
+        query: tuple[str, ...] | None = (),
+        surface: str = "gemini",
+    ) -> None:
+        """Register a full path regex (with a ``version`` group) on ``surface``; ``query=None`` accepts any."""
+        allowed = (
+            None if query is None else frozenset(SYSTEM_PARAMETERS | set(query) | {camel_to_snake(q) for q in query})
+        )
+        self.routes.append(Route(method, re.compile(regex), name, versions, handler, allowed, surface))
 
     def match(self, method: str, path: str) -> tuple[Route, str, dict[str, str]] | None:
         """The route, API version and path parameters for a request, or None (→ 404)."""
@@ -165,6 +205,10 @@ class Emulator:
             if version in route.versions:
                 return route, version, params
         return None
+
+    def add_surface(self, name: str, surface: Surface) -> None:
+        """Make a surface available to routes registered with ``surface=name``."""
+        self.surfaces[name] = surface
 
     def authorize(self, call: Call, model_id: str, role: str = "READER") -> TunedModelRecord:
         """The tuned model, after the 404 check and the 403 check for ``role`` (owner or a permission)."""
@@ -181,17 +225,18 @@ class Emulator:
         if matched is None:
             error = ApiError("NOT_FOUND", f"The requested URL {request.path} was not found on this server.")
             self.registry.requests["unknown"][str(error.http_status)] += 1
-            return _error_response(error)
+            return _error_response(None, error)
         route, version, params = matched
+        surface = self.surfaces[route.surface]
         decision = self.faults.decide(route.name)
         counts = self.registry.requests[route.name]
         try:
             if decision is not None:
-                await self._pre_faults(request, decision, route.name)
+                await self._pre_faults(decision, route.name, params, surface)
             _check_query(request, route)
             # Parsing the query string costs a URL object; most polls have none.
             query: Mapping[str, str] = request.query if request.query_string else _NO_QUERY
-            project = self.auth.project(query, request.headers, METHODS[route.name])
+            project = surface.principal(route.name, params, query, request.headers)
             int_enums = "enum-encoding=int" in query.get("$alt", "")
             call = Call(request, version, params, project, int_enums, decision, query)
             body = await route.handler(self, call)
@@ -203,18 +248,18 @@ class Emulator:
                 counts["lost"] += 1
                 return _drop(request)
             counts[str(error.http_status)] += 1
-            return _error_response(error, self.settings.pretty)
+            return _error_response(surface, error, self.settings.pretty)
         except (asyncio.CancelledError, web.HTTPException):
             raise
         except Exception:  # a bug in the emulator: answer like production's 500, keep the traceback
             LOG.exception("emulator error on %s %s", request.method, request.path)
             counts["500"] += 1
-            return _error_response(ApiError("INTERNAL"))
+            return _error_response(surface, ApiError("INTERNAL"))
         if decision is not None and decision.lose_response:
             counts["lost"] += 1
             return _drop(request)
         if isinstance(body, web.Response):
-            counts["200"] += 1
+            counts[str(body.status)] += 1
             return body
         if decision is not None and decision.mangle is not None:
             counts[decision.mangle] += 1
@@ -224,19 +269,45 @@ class Emulator:
             body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
         return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
 
-    async def _pre_faults(self, request: web.Request, decision: Decision, route: str) -> None:
+    async def _pre_faults(self, decision: Decision, route: str, params: Mapping[str, str], surface: Surface) -> None:
         if decision.latency > 0:
             await asyncio.sleep(decision.latency)
         rule = decision.error
         if rule is not None:
             if rule.kind == "drop_connection":
                 raise _Dropped
-            raise fault_error(rule, METHODS[route])
+            raise surface.fault(rule, route, params)
+
+
+def path_regex(path: str) -> str:
+    """``a/{id}/b:verb`` → a regex whose ``{id}`` groups match one path segment (no ``/`` or ``:``)."""
+    return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/:]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+
+
+class GeminiSurface:
+    """The Gemini API: API keys or bearer tokens (``Authenticator``), Google's JSON error envelope."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
+
+    def principal(
+        self, route: str, params: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> str:
+        """The calling project (``default`` when credentials are not checked)."""
+        return self.auth.project(query, headers, METHODS[route])
+
+    def fault(self, rule: FaultRule, route: str, params: Mapping[str, str]) -> ApiError:
+        """Gemini-flavoured fault errors."""
+        return fault_error(rule, METHODS[route])
+
+    def render(self, error: ApiError) -> bytes:
+        """``{"error": {code, message, status, details}}``."""
+        return dumps(error.body())
 
 
 def _check_query(request: web.Request, route: Route) -> None:
     """400 for a query parameter the method does not define (ESF cannot bind it)."""
-    if not request.query_string:
+    if not request.query_string or route.query is None:
         return
     for name in request.query:
         if name not in route.query:
@@ -263,8 +334,10 @@ def fault_error(rule: FaultRule, method: str) -> ApiError:
     return error
 
 
-def _error_response(error: ApiError, pretty: bool = False) -> web.Response:
-    body = json.dumps(error.body(), indent=2).encode() if pretty else dumps(error.body())
+def _error_response(surface: Surface | None, error: ApiError, pretty: bool = False) -> web.Response:
+    body = surface.render(error) if surface is not None else dumps(error.body())
+    if pretty:
+        body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
     return web.Response(status=error.http_status, body=body, content_type=JSON_TYPE, charset="utf-8")
 
 

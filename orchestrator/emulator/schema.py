@@ -26,6 +26,16 @@ ENUMS: Final[dict[str, tuple[str, ...]]] = {
     "state": STATE_NAMES,
     "grantee": ("GRANTEE_TYPE_UNSPECIFIED", "USER", "GROUP", "EVERYONE"),
     "role": ("ROLE_UNSPECIFIED", "OWNER", "WRITER", "READER"),
+    # Vertex AI SupervisedHyperParameters.AdapterSize (proto numbers: TWO is 6).
+    "adapterSize": (
+        "ADAPTER_SIZE_UNSPECIFIED",
+        "ADAPTER_SIZE_ONE",
+        "ADAPTER_SIZE_FOUR",
+        "ADAPTER_SIZE_EIGHT",
+        "ADAPTER_SIZE_SIXTEEN",
+        "ADAPTER_SIZE_THIRTY_TWO",
+        "ADAPTER_SIZE_TWO",
+    ),
 }
 #: The Permission message (gemini-api.md §3.9).
 PERMISSION: Final[Schema] = {
@@ -78,10 +88,15 @@ ONEOFS: Final = (
 )
 
 
-def normalize(body: dict[str, Any], schema: Schema, root: str = "tuned_model") -> dict[str, Any]:
+Oneofs = tuple[tuple[str, str, tuple[str, ...]], ...]
+
+
+def normalize(
+    body: dict[str, Any], schema: Schema, root: str = "tuned_model", oneofs: Oneofs = ONEOFS
+) -> dict[str, Any]:
     """Validate ``body`` against ``schema`` and return it with camelCase keys and typed values."""
     result = _message(body, schema, root, "")
-    for where, oneof, members in ONEOFS:
+    for where, oneof, members in oneofs:
         message: Any = result
         for part in filter(None, where.split(".")):
             message = message.get(part, {}) if isinstance(message, dict) else {}
@@ -134,6 +149,21 @@ def _bad_value(value: Any, kind: str, path: str) -> ApiError:
 
 
 def _scalar(value: Any, kind: str, path: str) -> Any:
+    if kind == "map:string":
+        if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+            raise _bad_value(value, "map", path)
+        return dict(value)
+    if kind == "bool":
+        if isinstance(value, str) and value in ("true", "false"):
+            return value == "true"
+        if not isinstance(value, bool):
+            raise _bad_value(value, kind, path)
+        return value
+    if kind == "double":
+        number = _number(value)
+        if number is None or not math.isfinite(number):
+            raise _bad_value(value, kind, path)
+        return number
     if kind in ("string", "timestamp"):
         if not isinstance(value, str):
             raise _bad_value(value, kind, path)

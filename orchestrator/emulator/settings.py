@@ -65,6 +65,20 @@ class EmulatorSettings:
     max_active_jobs: int = field(
         default=0, metadata=_help("cap on CREATING tuned models per project (429 beyond it); 0 = no cap")
     )
+    vertex_max_concurrent_jobs: int = field(
+        default=1,
+        metadata=_help(
+            "Vertex AI concurrent tuning jobs per project (production's default quota can be 1); extra jobs "
+            "wait PENDING with tuningJobState TUNING_JOB_STATE_WAITING_FOR_QUOTA; 0 = no cap"
+        ),
+    )
+    vertex_batch_size: int = field(
+        default=8,
+        metadata=_help(
+            "examples per Vertex AI training step (Vertex chooses its own; tuningStepCount = "
+            "ceil(examples / this) x epochs)"
+        ),
+    )
     pretty: bool = field(
         default=False,
         metadata=_help(
@@ -86,3 +100,7 @@ class EmulatorSettings:
             raise ValueError("metadata_refresh_seconds must not be negative")
         if self.min_examples < 1 or self.max_examples < self.min_examples:
             raise ValueError("need 1 <= min_examples <= max_examples")
+        if self.vertex_max_concurrent_jobs < 0:
+            raise ValueError("vertex_max_concurrent_jobs must not be negative")
+        if self.vertex_batch_size < 1:
+            raise ValueError("vertex_batch_size must be at least 1")

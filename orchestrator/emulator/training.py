@@ -162,6 +162,11 @@ class Run:
             events.append((self.step_time(boundary), Ending.CANCELLED, min(boundary, last)))
         self._end = min(events, key=lambda event: event[0]) if events else None
 
+    @property
+    def planned_end(self) -> tuple[float, Ending] | None:
+        """When and how the run will end as things stand (None: it never ends unless cancelled)."""
+        return None if self._end is None else (self._end[0], self._end[1])
+
     def progress(self, now: float) -> Progress:
         """Completed steps and ending at ``now``."""
         end = self._end
