@@ -34,8 +34,8 @@ a real dump, [low] the emulator's own choice, with the reason)
   (``tensorboardRuns``, ``tensorboardTimeSeries``, ``timeSeriesData`` with ``step`` as a string); the
   401 for API keys ("API keys are not supported by this API…", ``CREDENTIALS_MISSING``); 403
   ``IAM_PERMISSION_DENIED`` with ``permission``/``resource`` metadata.
-* [low] ``tuningStepCount`` is the job's total, ``ceil(examples / vertex_batch_size) × epochs`` (Vertex
-  picks its batch size; the contract derives a step's epoch as ``ceil(step × epochs / tuningStepCount)``,
+* [low] ``tuningStepCount`` is the job's total, ``ceil(examples / vertex_batch_size) * epochs`` (Vertex
+  picks its batch size; the contract derives a step's epoch as ``ceil(step * epochs / tuningStepCount)``,
   which this makes exact); token counts are ``ceil(characters / 4)`` per text part (no tokenizer
   offline); the list filter grammar (``state=JOB_STATE_X``, ``labels.KEY=VALUE``, ``AND``); list order
   newest first and a default page of 100 (production documents neither); a cancel of an ended job is
