@@ -107,8 +107,10 @@ async def _poll_worker(
         await asyncio.sleep(max(0.0, start_at - time.time()))
 
         async def loop() -> None:
+            # At least one request per loop, even when this process started after ``stop_at`` (a
+            # loaded machine can take longer than ``--spawn-seconds`` to spawn it): never zero samples.
             nonlocal errors, body_bytes
-            while time.time() < stop_at:
+            while True:
                 started = time.monotonic()
                 async with session.get(f"{url}/v1/{rng.choice(names)}") as response:
                     data = await response.read()
@@ -116,6 +118,8 @@ async def _poll_worker(
                 body_bytes += len(data)
                 if response.status != 200:
                     errors += 1
+                if time.time() >= stop_at:
+                    return
 
         await asyncio.gather(*(loop() for _ in range(concurrency)))
     return {"latencies": latencies, "errors": errors, "bytes": body_bytes, "ended": time.time()}
