@@ -316,7 +316,7 @@ def _labels(pairs: list[str]) -> dict[str, str]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from orchestrator.report import STATUS_COLUMNS, job_json, status_row
+    from orchestrator.report import job_json, status_table
 
     settings = _settings(args)
 
@@ -325,16 +325,17 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([job_json(job) for job in jobs], indent=2))
         return 0
-    now = clock.now()
-    table = Table(box=None, header_style="bold", expand=True)
-    for name in STATUS_COLUMNS:
-        # One line per job: names and errors share the width left over and end in "…" when cut;
-        # the other columns (the id above all: people copy it) keep their whole text.
-        ratio = {"name": 1, "error": 2}.get(name)
-        table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=ratio, max_width=28 if name == "name" else None)
-    for job in jobs:
-        table.add_row(*status_row(job, now).values())
-    Console().print(table)
+    if not jobs:
+        print("no jobs match the filters" if states or labels else "no jobs")
+        return 0
+    console = Console()
+    columns, rows = status_table(jobs, clock.now(), console.width)
+    table = Table(box=None, header_style="bold", padding=(0, 1, 0, 0), pad_edge=False)
+    for name in columns:  # status_table fitted the cells; the ellipsis is only a safety net
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, highlight=False)
     return 0
 
 
@@ -447,7 +448,8 @@ def _watch(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with open_reader(settings.database) as reader:
-            await watch(lambda also: reader.active_jobs(also, labels), Console(), asyncio.sleep, args.interval)
+            await watch(lambda also: reader.active_jobs(also, labels), Console(), asyncio.sleep, args.interval,
+                        clock.now)
 
     try:
         asyncio.run(run())

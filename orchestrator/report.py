@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from orchestrator.jobs import Job, Snapshot
+from orchestrator.jobs import TERMINAL, Job, Snapshot
 from orchestrator.store.reader import JobDetail
 from orchestrator.store.rejections import Rejection
+
+#: Where an epoch begins on a chart: a terminal column (int) or a step on a plot's axis (float).
+Position = TypeVar("Position", int, float)
 
 STATUS_COLUMNS = ("id", "state", "name", "progress", "steps", "loss", "age", "error")
 
@@ -31,11 +34,40 @@ def age(since: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
+def expected_end(job: Job) -> datetime | None:
+    """When a running job should finish, at the step rate seen so far; None before any progress.
+
+    ``last_progress_at`` is when ``completed_steps`` last grew, so the rate is whole steps over the
+    time they took since the start. (The scheduler's poll timing estimates from an arbitrary instant
+    instead, counting the step under way as half done.)
+    """
+    if not (job.total_steps and job.completed_steps and job.started_at and job.last_progress_at):
+        return None
+    seconds_per_step = (job.last_progress_at - job.started_at).total_seconds() / job.completed_steps
+    return job.started_at + timedelta(seconds=seconds_per_step * job.total_steps)
+
+
+def timing(job: Job, now: datetime) -> str:
+    """How long a job has run and when it should end, for a live view that refreshes between polls.
+
+    ``running 12m, ends in ~3m``; ``queued 40s``; ``took 15m`` once ended. The figures move with
+    ``now``, so a display shows time passing even while the progress bar waits for the next poll.
+    """
+    if job.state in TERMINAL:
+        return f"took {age(job.started_at or job.created_at, job.finished_at or now)}"
+    if job.started_at is None:
+        return f"{job.state.value} {age(job.created_at, now)}"
+    text = f"running {age(job.started_at, now)}"
+    end = expected_end(job)
+    if end is not None:
+        text += f", ends in ~{age(now, end)}" if end > now else ", ending about now"
+    return text
+
+
 def error_summary(job: Job, width: int = 60) -> str:
     """The final error, or the latest retried one (marked as such), cut to ``width``."""
     text = job.error_message or (f"retrying: {job.last_error}" if job.last_error else "")
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return shorten_end(" ".join(text.split()), width)
 
 
 def status_row(job: Job, now: datetime) -> dict[str, str]:
@@ -51,6 +83,51 @@ def status_row(job: Job, now: datetime) -> dict[str, str]:
         "age": age(job.created_at, now),
         "error": error_summary(job),
     }
+
+
+#: The columns ``status`` shortens to fit the terminal, and the least width it gives each.
+_SHRINKING = {"name": 12, "error": 12}
+
+
+def status_table(jobs: Sequence[Job], now: datetime, width: int) -> tuple[list[str], list[list[str]]]:
+    """The columns and cells of ``orchestrator status``, fitted to ``width`` characters (one space apart).
+
+    Every column but the name and the error keeps its whole text (people copy the id). The error
+    column is left out when no job has one, or when there is no room for it (``show`` has it); the
+    name gets two thirds of what is left and is cut in the middle (``batch swe…bs=4 run A``), so jobs
+    named alike stay told apart in 80 columns.
+    """
+    rows = [status_row(job, now) for job in jobs]
+    columns = [c for c in STATUS_COLUMNS if c != "error" or any(row["error"] for row in rows)]
+    widths = {c: max([len(c), *(len(row[c]) for row in rows)]) for c in columns}
+    room = width - (len(columns) - 1) - sum(w for c, w in widths.items() if c not in _SHRINKING)
+    if "error" in columns and room - 1 < sum(_SHRINKING.values()):  # too narrow for both: the name wins
+        columns.remove("error")
+        room += 1
+    if "error" in columns:
+        name = max(_SHRINKING["name"], min(widths["name"], room * 2 // 3))
+        widths.update(name=name, error=max(_SHRINKING["error"], min(widths["error"], room - name)))
+    else:
+        widths["name"] = max(_SHRINKING["name"], min(widths["name"], room))
+    cells = [
+        [shorten_middle(row[c], widths[c]) if c == "name" else shorten_end(row[c], widths[c]) if c == "error"
+         else row[c] for c in columns]
+        for row in rows
+    ]
+    return columns, cells
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle with ``…`` (the ends tell names apart)."""
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
+
+
+def shorten_end(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at the end with ``…``."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -106,6 +183,25 @@ def epoch_starts(snapshots: Sequence[Snapshot]) -> list[tuple[int, int]]:
     return starts
 
 
+def labelled_epochs(
+    starts: Sequence[tuple[Position, int]], width_of: Callable[[str], float]
+) -> list[tuple[Position, int]]:
+    """Which epoch starts get a label: every k-th epoch, for the smallest k in 1, 2, 5, 10, 20, 50, …
+    whose labels do not run into each other.
+
+    ``starts`` is ``(position, epoch)`` per epoch start, positions increasing; ``width_of(label)`` is
+    the room a label needs (gap included), in the positions' unit. At 80 epochs this labels 0, 10,
+    20, … instead of printing 80 numbers on top of each other.
+    """
+    largest = max((epoch for _, epoch in starts), default=0)
+    for step in (factor * 10**power for power in itertools.count() for factor in (1, 2, 5)):
+        chosen = [(x, epoch) for x, epoch in starts if epoch % step == 0]
+        fits = all(later - x >= width_of(str(epoch)) for (x, epoch), (later, _) in itertools.pairwise(chosen))
+        if fits or step > largest:  # past the largest epoch at most one label is left: it always fits
+            return chosen
+    raise AssertionError("unreachable: the steps grow without bound")
+
+
 def loss_chart(snapshots: Sequence[Snapshot], width: int = 60, height: int = 8) -> list[str]:
     """The loss curve as a block-character chart for a terminal, with a loss axis and epochs marked.
 
@@ -130,12 +226,13 @@ def loss_chart(snapshots: Sequence[Snapshot], width: int = 60, height: int = 8) 
         lines.append(f"{label:>{label_width}} ┤{cells}".rstrip())
     axis, numbers = ["─"] * columns, [" "] * (columns + 8)
     first_step_of_bucket = [bucket[0].step for bucket in buckets]
-    for index, epoch in epoch_starts(snapshots):
-        column = next(c for c in range(columns - 1, -1, -1) if first_step_of_bucket[c] <= snapshots[index].step)
+    starts = [
+        (next(c for c in range(columns - 1, -1, -1) if first_step_of_bucket[c] <= snapshots[index].step), epoch)
+        for index, epoch in epoch_starts(snapshots)
+    ]
+    for column, epoch in labelled_epochs(starts, lambda text: len(text) + 1):
         axis[column] = "┬"
-        text = str(epoch)
-        if all(ch == " " for ch in numbers[column:column + len(text) + 1]):
-            numbers[column:column + len(text)] = text
+        numbers[column:column + len(str(epoch))] = str(epoch)
     lines.append(f"{'':>{label_width}} └{''.join(axis)}")
     lines.append(f"{'epoch':>{label_width}}  {''.join(numbers).rstrip()}")
     lines.append(f"{'':>{label_width}}  step {snapshots[0].step} → {snapshots[-1].step}")

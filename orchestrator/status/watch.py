@@ -9,16 +9,19 @@ it with their final state.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
 from orchestrator.jobs import TERMINAL, Job, JobState
+from orchestrator.report import shorten_middle, timing
 
 #: Reads the jobs to show: the unfinished ones, plus those with the given ids whatever their state.
 FetchJobs = Callable[[Collection[str]], Awaitable[list[Job]]]
 Sleep = Callable[[float], Awaitable[Any]]
+Now = Callable[[], datetime]
 
 _STATE_STYLE = {
     JobState.SUCCEEDED: "green", JobState.FAILED: "red", JobState.CANCELLED: "yellow",
@@ -26,17 +29,25 @@ _STATE_STYLE = {
 }
 
 
-def _fields(job: Job) -> dict[str, Any]:
+def _fields(job: Job, now: datetime) -> dict[str, Any]:
     style = _STATE_STYLE.get(job.state, "cyan")
     loss = "" if job.last_loss is None else f"loss {job.last_loss:.4f}"
-    return {"state": f"[{style}]{job.state.value}[/{style}]", "loss": loss}
+    return {"state": f"[{style}]{job.state.value}[/{style}]", "loss": loss, "timing": timing(job, now)}
 
 
-async def watch(fetch: FetchJobs, console: Console, sleep: Sleep, interval: float = 1.0) -> list[Job]:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def watch(
+    fetch: FetchJobs, console: Console, sleep: Sleep, interval: float = 1.0, now: Now = _utc_now
+) -> list[Job]:
     """Show live progress until every job shown has ended; returns the jobs as last seen.
 
-    Returns at once (printing a line) when no job is active. ``sleep`` is injected so that tests
-    run the loop without waiting.
+    Each refresh also shows how long each job has run and when it should end (``timing``): polls
+    are sparse by design (the scheduler polls near the expected end), so between them the bar
+    stands still while these figures move. Returns at once (printing a line) when no job is active.
+    ``sleep`` and ``now`` are injected so that tests run the loop without waiting.
     """
     jobs = await fetch(())
     if not any(job.state not in TERMINAL for job in jobs):
@@ -50,18 +61,21 @@ async def watch(fetch: FetchJobs, console: Console, sleep: Sleep, interval: floa
         MofNCompleteColumn(),
         TextColumn("{task.fields[state]}"),
         TextColumn("{task.fields[loss]}"),
+        TextColumn("{task.fields[timing]}"),
         console=console,
         auto_refresh=False,
     )
     with progress:
         while True:
+            moment = now()
             for job in jobs:
-                name = (job.display_name or job.tuned_model_id)[:28]
+                name = shorten_middle(job.display_name or job.tuned_model_id, 28)
                 if job.id not in tasks:
-                    tasks[job.id] = progress.add_task(f"{job.id}  {name:<28}", total=job.total_steps, **_fields(job))
+                    tasks[job.id] = progress.add_task(f"{job.id}  {name:<28}", total=job.total_steps,
+                                                      **_fields(job, moment))
                 total = job.total_steps if job.total_steps else None
                 completed = total if job.state is JobState.SUCCEEDED and total else job.completed_steps
-                progress.update(tasks[job.id], total=total, completed=completed, **_fields(job))
+                progress.update(tasks[job.id], total=total, completed=completed, **_fields(job, moment))
             progress.refresh()
             if all(job.state in TERMINAL for job in jobs):
                 return jobs
