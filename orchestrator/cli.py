@@ -215,10 +215,10 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _validated(settings: Settings, file: Path, data: bytes) -> JobSpec | None:
     """The file's job spec, or None after printing why it would be rejected."""
-    from orchestrator.spec import parse_job
+    from orchestrator.jobfiles import job_file_parser
 
     try:
-        return parse_job(data, source=str(file), max_bytes=settings.spool.max_file_bytes)
+        return job_file_parser(settings)(data, source=str(file), max_bytes=settings.spool.max_file_bytes)
     except SpecError as error:
         print(f"orchestrator: rejected: {error}", file=sys.stderr)
         return None

@@ -27,6 +27,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.gemini.client import open_tuning_api
 from orchestrator.gemini.service import GeminiTuning
 from orchestrator.intake import Intake
+from orchestrator.jobfiles import job_file_parser
 from orchestrator.jobs import new_installation_id
 from orchestrator.notify import Notifier
 from orchestrator.scheduler import Scheduler
@@ -147,7 +148,7 @@ async def run_daemon(
                     scheduler.wake.set()
 
                 intake = Intake(store, settings.spool, clock, installation_id, on_new_jobs=on_new_jobs,
-                                on_rejected=metrics.intake_rejected)
+                                on_rejected=metrics.intake_rejected, parse=job_file_parser(settings))
                 health = Health(lambda: scheduler.last_tick, lambda: store.last_write, clock.monotonic, settings.status)
                 async with _status_server(settings, health, metrics, stop), asyncio.TaskGroup() as tasks:
                     tasks.create_task(intake.run(stop))

@@ -30,7 +30,7 @@ from orchestrator.errors import SpecError
 from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
 from orchestrator.memory import release_free_memory
-from orchestrator.spec import JobSpec, parse_job
+from orchestrator.spec import JobFileParser, JobSpec, parse_job
 from orchestrator.store.rejections import NewRejection
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
@@ -93,9 +93,11 @@ def drop_job_file(spool_root: Path, name: str, data: bytes) -> Path:
     return target
 
 
-def new_job_from_file(data: bytes, *, source: str, intake_id: str, installation_id: str, max_bytes: int) -> NewJob:
+def new_job_from_file(
+    data: bytes, *, source: str, intake_id: str, installation_id: str, max_bytes: int, parse: JobFileParser = parse_job
+) -> NewJob:
     """The rows to record for a job file's bytes; raises :class:`SpecError` for a file that is not a job."""
-    spec = parse_job(data, source=source, max_bytes=max_bytes)
+    spec = parse(data, source=source, max_bytes=max_bytes)
     return new_job(spec, hashlib.sha256(data).hexdigest(), len(data), source=source, intake_id=intake_id,
                    installation_id=installation_id)
 
@@ -139,6 +141,8 @@ class Intake:
 
     ``on_new_jobs(count)`` is told how many jobs each recording transaction added (it wakes the
     scheduler and counts files: one per job); ``on_rejected`` is called once per rejected file.
+    ``parse`` reads the forms of job file the configured tuning service takes
+    (:func:`orchestrator.jobfiles.job_file_parser`).
     """
 
     def __init__(
@@ -149,8 +153,10 @@ class Intake:
         installation_id: str,
         on_new_jobs: Callable[[int], None] = lambda count: None,
         on_rejected: Callable[[], None] = lambda: None,
+        parse: JobFileParser = parse_job,
     ) -> None:
         self._store = store
+        self._parse = parse
         self._settings = settings
         self._clock = clock
         self._installation_id = installation_id
@@ -345,7 +351,7 @@ class Intake:
         if problem is not None or data is None:
             return SpecError(shown, "", problem or "unreadable")
         try:
-            spec = parse_job(data, source=shown, max_bytes=max_bytes)
+            spec = self._parse(data, source=shown, max_bytes=max_bytes)
         except SpecError as error:
             if time.time() - mtime < self._settings.settle_seconds:
                 return _Unsettled(error.problem)
@@ -353,6 +359,8 @@ class Intake:
         except (RecursionError, MemoryError, ValueError, TypeError) as exc:
             # The parser's own bug must not take the daemon down or leave the file in limbo.
             return SpecError(shown, "", f"could not be read as a job ({type(exc).__name__})")
+        if spec.notes:
+            log.info("job_file_converted", file=shown, left_out=list(spec.notes))
         digest, size = hashlib.sha256(data).hexdigest(), len(data)
         del data  # not held while the body is serialized: a maximal file would be in memory twice more
         return new_job(spec, digest, size, source=shown, intake_id=claim.token, installation_id=self._installation_id)

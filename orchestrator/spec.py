@@ -600,6 +600,12 @@ class _Validator(FieldReader):
 
     def job(self, root: dict[str, Any], data: bytes) -> JobSpec:
         """Validate the whole file; ``data`` gives the default job key."""
+        if {"supervised_tuning_spec", "supervisedTuningSpec"} & root.keys():
+            self.fail(
+                "supervised_tuning_spec",
+                "belongs to a Vertex AI job file, and this daemon tunes with the Gemini API (its files have "
+                'tuning_task); to run Vertex AI job files, set [api] backend = "vertex" in the config',
+            )
         top = self.fields(root, "", _TOP_FIELDS, _TOP_OUTPUT_ONLY)
         if "tuned_model_source" in top:
             self.fail(

@@ -263,6 +263,12 @@ BAD_JOB_FILES: Final[list[BadJobFile]] = [
         "tuning from a tuned model is not supported",
     ),
     BadJobFile("unknown top-level field", good_job(epochs=5), "epochs", "unknown field 'epochs'"),
+    BadJobFile(
+        "a Vertex AI job file",
+        good_job(supervisedTuningSpec={"training_dataset_uri": "gs://b/t.jsonl"}),
+        "supervised_tuning_spec",
+        'set [api] backend = "vertex"',
+    ),
     BadJobFile("typo suggests a field", good_job(base_modle="models/x"), "base_modle", "did you mean 'base_model'"),
     BadJobFile("PascalCase is not a spelling", good_job(BaseModel="models/x"), "BaseModel", "unknown field"),
     # --- output-only fields
