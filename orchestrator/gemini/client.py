@@ -1,57 +1,32 @@
-"""``HttpTuningApi``: the one implementation of :class:`~orchestrator.gemini.TuningApi` that speaks HTTP.
+"""``HttpTuningApi``: the Gemini API's ``tunedModels`` and operations over HTTP, one method per call.
 
-It classifies and does not retry. Every outcome is a value or one typed ``ApiError``; the scheduler
-keeps attempts and next-check times in the database, so a retry survives a restart, which an
-in-memory retry loop here would not. The two exceptions are not retries of a failure but parts of one
-call: a 401 refreshes the credential and repeats the call once, and an operation route that ``/v1``
-does not know (404) is asked of ``/v1beta`` (gemini-api.md §4.6: docs poll on v1, SDKs on v1beta).
-
-Every request passes the shared :class:`Throttle`; a 429 pauses it for everyone before it is raised.
-The hot path (10,000 operations polled by one process) holds one session, one logger, no per-request
-binding, and parses each body once.
+Requests go through the shared :class:`~orchestrator.transport.ApiTransport` (auth, throttle, error
+classification, no redirects, no retries). What this adds is Gemini's: resource-name checks, and an
+operation route that ``/v1`` does not know (404) asked of ``/v1beta`` (gemini-api.md §4.6: docs poll on
+v1, SDKs on v1beta). ``service.GeminiTuning`` turns these calls into the scheduler's lifecycle.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Final, TypeVar
 
 import aiohttp
-import structlog
 
 from orchestrator.config import EMBEDDED_EMULATOR, ApiSettings
-from orchestrator.errors import (
-    AlreadyExists,
-    ApiError,
-    ConfigError,
-    MalformedResponse,
-    NotFound,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
+from orchestrator.errors import ConfigError, MalformedResponse, NotFound, PermanentError
 from orchestrator.gemini import OperationStatus, TunedModelStatus
 from orchestrator.gemini.auth import Auth, auth_from_settings
-from orchestrator.gemini.errors import error_from_response
 from orchestrator.gemini.throttle import Throttle
-from orchestrator.gemini.wire import (
-    decode_json,
-    operation_from_json,
-    operations_page_from_json,
-    tuned_model_from_json,
-)
+from orchestrator.gemini.wire import operation_from_json, operations_page_from_json, tuned_model_from_json
+from orchestrator.transport import DEFAULT_RATE_LIMIT_PAUSE, ApiTransport, unreported
+from orchestrator.transport import ignore_body as _ignore
 
 __all__ = ["DEFAULT_RATE_LIMIT_PAUSE", "HttpTuningApi", "open_tuning_api"]
-
-#: Seconds every request waits after a 429 that named no delay.
-DEFAULT_RATE_LIMIT_PAUSE: Final = 5.0
-
-_log = structlog.get_logger(__name__)
 
 # Names are interpolated into URL paths, so only resource names of the documented shape are accepted:
 # a name with ``/``, ``?`` or ``..`` in an id would address some other resource.
@@ -59,12 +34,7 @@ _ID: Final = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 _MODEL_NAME: Final = re.compile(rf"tunedModels/{_ID}")
 _OPERATION_NAME: Final = re.compile(rf"tunedModels/{_ID}/operations/{_ID}")
 _EMPTY_OBJECT: Final = b"{}"
-_Response = tuple[int, bytes, Mapping[str, str]]
 T = TypeVar("T")
-
-
-def _unreported(_route: str, _status: int | None) -> None:
-    """The default ``on_response``: nobody is counting."""
 
 
 class HttpTuningApi:
@@ -77,14 +47,10 @@ class HttpTuningApi:
         auth: Auth,
         throttle: Throttle,
         timeout: float,
-        on_response: Callable[[str, int | None], None] = _unreported,
+        on_response: Callable[[str, int | None], None] = unreported,
     ) -> None:
-        self._session = session
         self._base = base_url.rstrip("/")
-        self._auth = auth
-        self._throttle = throttle
-        self._timeout = timeout
-        self._on_response = on_response
+        self._http = ApiTransport(session, auth, throttle, timeout, on_response)
 
     async def create_tuned_model(self, tuned_model_id: str, body: Mapping[str, Any]) -> OperationStatus:
         """``POST /v1beta/tunedModels?tunedModelId=…``; the id makes repeating it safe (409 = it landed)."""
@@ -151,81 +117,7 @@ class HttpTuningApi:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
     ) -> T:
-        """One API call: 401 → refresh and repeat once; non-2xx → typed error, logged, 429 pauses all.
-
-        ``parse`` turns the decoded body into the result inside the call, so that a malformed body is
-        logged like any other failure; ``_ignore`` skips decoding for calls whose answer is ``{}``.
-        """
-        started = time.perf_counter()
-        url = self._base + path
-        try:
-            status, payload, headers = await self._exchange(method, route, url, params, body)
-            if status == 401:
-                await self._auth.refresh()
-                status, payload, headers = await self._exchange(method, route, url, params, body)
-            if 200 <= status < 300:
-                return parse(None if parse is _ignore else decode_json(payload, status))
-            raise error_from_response(status, payload, headers)
-        except ApiError as exc:
-            self._failed(method, route, exc, time.perf_counter() - started)
-            raise
-
-    async def _exchange(
-        self, method: str, route: str, url: str, params: Mapping[str, str] | None, body: bytes | None
-    ) -> _Response:
-        """Send once through the throttle; any failure to get a whole response is a TransientError.
-
-        ``on_response`` hears of every exchange: its route and status, None when no whole response came.
-        """
-        try:
-            answer = await self._send(method, url, params, body)
-        except TransientError:
-            self._on_response(route, None)
-            raise
-        self._on_response(route, answer[0])
-        return answer
-
-    async def _send(self, method: str, url: str, params: Mapping[str, str] | None, body: bytes | None) -> _Response:
-        headers = await self._auth.headers()
-        if body is not None:
-            headers["content-type"] = "application/json"
-        async with self._throttle.slot():
-            try:
-                async with self._session.request(method, url, params=params, data=body, headers=headers) as response:
-                    return response.status, await response.read(), response.headers
-            # Messages say what happened in our words: aiohttp's own texts can carry the URL.
-            except TimeoutError:
-                raise TransientError(f"no complete response within {self._timeout:g} s") from None
-            except aiohttp.ServerDisconnectedError:
-                raise TransientError("the server closed the connection without a response") from None
-            except aiohttp.ClientPayloadError:
-                raise TransientError("the response body was cut off") from None
-            except (aiohttp.ClientConnectionError, OSError) as exc:
-                raise TransientError(f"connection failed ({type(exc).__name__})") from None
-            except aiohttp.ClientError as exc:
-                raise TransientError(f"HTTP client error ({type(exc).__name__})") from None
-
-    def _failed(self, method: str, route: str, error: ApiError, duration: float) -> None:
-        """Log the failure once, here, and let a 429 pause every caller before it propagates."""
-        pause = None
-        if isinstance(error, RateLimited):
-            pause = error.retry_after if error.retry_after is not None else DEFAULT_RATE_LIMIT_PAUSE
-            self._throttle.pause(pause)
-        # 404 and 409 are answers the scheduler expects and logs as decisions (version fallback,
-        # adopting a landed create); at debug they cost nothing on a server without v1 operations.
-        log = _log.debug if isinstance(error, NotFound | AlreadyExists) else _log.warning
-        log(
-            "api_request_failed",
-            method=method,
-            route=route,
-            http_status=error.http_status,
-            status=error.status,
-            error=type(error).__name__,
-            message=error.api_message,
-            duration=round(duration, 4),
-            pause=pause,
-        )
-
+        return await self._http.call(method, route, self._base + path, parse, params=params, body=body)
 
 @asynccontextmanager
 async def open_tuning_api(
@@ -234,7 +126,7 @@ async def open_tuning_api(
     *,
     auth: Auth | None = None,
     throttle: Throttle | None = None,
-    on_response: Callable[[str, int | None], None] = _unreported,
+    on_response: Callable[[str, int | None], None] = unreported,
 ) -> AsyncIterator[HttpTuningApi]:
     """The client and its session for the lifetime of the block.
 
@@ -255,10 +147,6 @@ async def open_tuning_api(
         timeout=timeout, connector=connector, raise_for_status=False
     ) as session:
         yield HttpTuningApi(session, url, credentials, gate, settings.timeout, on_response)
-
-
-def _ignore(_data: Any) -> None:
-    """The parser of calls whose success body (``{}``) carries nothing."""
 
 
 def _checked(name: str, pattern: re.Pattern[str]) -> str:

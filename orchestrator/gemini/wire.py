@@ -11,11 +11,20 @@ Unknown fields are ignored on purpose: the API adds fields over time and a polle
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 from orchestrator.errors import MalformedResponse
 from orchestrator.gemini import OperationError, OperationStatus, Snapshot, TunedModelStatus
+from orchestrator.protojson import boolean as _bool
+from orchestrator.protojson import decode_json
+from orchestrator.protojson import get as _get
+from orchestrator.protojson import integer as _int
+from orchestrator.protojson import items as _list
+from orchestrator.protojson import json_object as _object
+from orchestrator.protojson import kind as _kind
+from orchestrator.protojson import number as _float
+from orchestrator.protojson import optional_int as _optional_int
+from orchestrator.protojson import text as _str
 
 __all__ = ["decode_json", "operation_from_json", "operations_page_from_json", "tuned_model_from_json"]
 
@@ -23,16 +32,6 @@ __all__ = ["decode_json", "operation_from_json", "operations_page_from_json", "t
 MODEL_STATES: Final = ("STATE_UNSPECIFIED", "CREATING", "ACTIVE", "FAILED")
 
 _OPERATION_INFIX: Final = "/operations/"
-
-
-def decode_json(body: bytes, http_status: int | None = None) -> Any:
-    """Parse a 2xx response body; truncated JSON, HTML or bad UTF-8 is a :class:`MalformedResponse`."""
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        # The body itself stays out of the message: it is not the API's words and could be anything.
-        message = f"response body is not valid JSON ({len(body)} bytes)"
-        raise MalformedResponse(message, http_status=http_status) from None
 
 
 def operation_from_json(data: object, *, after_step: int = 0) -> OperationStatus:
@@ -139,90 +138,3 @@ def _snapshot(data: object, path: str) -> Snapshot:
         mean_loss=_float(obj, "meanLoss", path, 0.0),
         compute_time=compute_time or None,
     )
-
-
-# Typed field readers. Each takes the enclosing object, the key, the object's path (for the message)
-# and the default for an absent key; ``None`` as the default of a required field means "must exist".
-
-
-def _get(obj: dict[str, Any], key: str, default: Any) -> Any:
-    """``obj[key]``, with JSON ``null`` read as absent, as proto3 JSON parsers do."""
-    value = obj.get(key)
-    return default if value is None else value
-
-
-def _object(value: object, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedResponse(f"{path}: expected an object, got {_kind(value)}")
-    return value
-
-
-def _list(obj: dict[str, Any], key: str, path: str) -> list[Any]:
-    value = _get(obj, key, [])
-    if not isinstance(value, list):
-        raise MalformedResponse(f"{_field(path, key)}: expected a list, got {_kind(value)}")
-    return value
-
-
-def _str(obj: dict[str, Any], key: str, path: str, default: str | None) -> str:
-    value = _get(obj, key, default)
-    if value is None:
-        raise MalformedResponse(f"{_field(path, key)}: missing")
-    if not isinstance(value, str):
-        raise MalformedResponse(f"{_field(path, key)}: expected a string, got {_kind(value)}")
-    if default is None and not value:
-        raise MalformedResponse(f"{_field(path, key)}: empty")
-    return value
-
-
-def _bool(obj: dict[str, Any], key: str, path: str) -> bool:
-    value = _get(obj, key, False)
-    if not isinstance(value, bool):
-        raise MalformedResponse(f"{_field(path, key)}: expected true or false, got {_kind(value)}")
-    return value
-
-
-def _int(obj: dict[str, Any], key: str, path: str, default: int) -> int:
-    value = _optional_int(obj, key, path)
-    return default if value is None else value
-
-
-def _optional_int(obj: dict[str, Any], key: str, path: str) -> int | None:
-    value = obj.get(key)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    # proto3 JSON allows integers as strings (int64 always is) and as integral floats.
-    if isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise MalformedResponse(f"{_field(path, key)}: expected an integer, got {_kind(value)}")
-
-
-def _float(obj: dict[str, Any], key: str, path: str, default: float) -> float:
-    value = _get(obj, key, default)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    # proto3 JSON writes non-finite floats as the strings "NaN", "Infinity" and "-Infinity".
-    if value in ("NaN", "Infinity", "-Infinity"):
-        return float(value)
-    raise MalformedResponse(f"{_field(path, key)}: expected a number, got {_kind(value)}")
-
-
-def _field(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(value: object) -> str:
-    """The JSON type of a value, for messages: never the value itself, which could be large or odd."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
