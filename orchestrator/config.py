@@ -123,6 +123,10 @@ class VertexSettings:
     #: Your price per million billable training tokens, for the estimated cost shown by ``status``
     #: and ``show`` (tokens x epochs x price). Not read from Google: 0 shows no estimate.
     price_per_million_tokens: float = 0.0
+    #: Seconds after a create whose answer was lost (timeout, 5xx, dropped connection, crash) during
+    #: which the daemon only looks for it by its label, and does not create the job again: longer
+    #: than ``[api] timeout`` plus the time a new tuning job can take to appear in list answers.
+    list_settle_seconds: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +261,10 @@ def check_settings(settings: Settings, source: str) -> Settings:
         problem = f"must be gs://BUCKET or gs://BUCKET/PREFIX, not {vertex.staging_uri!r}"
         raise ConfigError(source, "vertex.staging_uri", problem if vertex.staging_uri else
                           f"{required}: the gs://BUCKET/PREFIX the daemon uploads training data to")
+    if vertex.list_settle_seconds < settings.api.timeout:
+        raise ConfigError(source, "vertex.list_settle_seconds", f"must be at least [api] timeout "
+                          f"({settings.api.timeout:g} s): a create still in flight must not be sent again, "
+                          f"got {vertex.list_settle_seconds:g}")
     if vertex.storage_url and not vertex.storage_url.startswith(("http://", "https://")):
         raise ConfigError(source, "vertex.storage_url", f"must be an http(s) URL, not {vertex.storage_url!r}")
     return settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import google.auth
@@ -118,10 +118,14 @@ class AdcAuth:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def load(cls, quota_project: str = "") -> AdcAuth:
-        """Application Default Credentials with the tuning scopes (the lookup may block: in a thread)."""
+    async def load(cls, quota_project: str = "", scopes: Sequence[str] = ADC_SCOPES) -> AdcAuth:
+        """Application Default Credentials with ``scopes`` (the lookup may block: in a thread).
+
+        ADC is ``GOOGLE_APPLICATION_CREDENTIALS`` (a service-account key file, or any credential
+        file gcloud writes), then gcloud's own login, then the metadata server on Google Cloud.
+        """
         try:
-            credentials, _project = await asyncio.to_thread(google.auth.default, scopes=list(ADC_SCOPES))
+            credentials, _project = await asyncio.to_thread(google.auth.default, scopes=list(scopes))
         except DefaultCredentialsError as exc:
             raise ConfigError("api", "auth", f"adc: no application default credentials: {exc}") from None
         return cls(credentials, quota_project=quota_project)
@@ -164,10 +168,12 @@ class AdcAuth:
     __str__ = __repr__
 
 
-async def auth_from_settings(settings: ApiSettings, environ: Mapping[str, str] | None = None) -> Auth:
-    """The credential source ``[api] auth`` names."""
+async def auth_from_settings(
+    settings: ApiSettings, environ: Mapping[str, str] | None = None, *, scopes: Sequence[str] = ADC_SCOPES
+) -> Auth:
+    """The credential source ``[api] auth`` names; ``scopes`` are the OAuth scopes ADC asks for."""
     if settings.auth == "api_key":
         return ApiKeyAuth.from_env(settings.api_key_env, environ)
     if settings.auth == "adc":
-        return await AdcAuth.load(settings.quota_project)
+        return await AdcAuth.load(settings.quota_project, scopes)
     return NoAuth()

@@ -78,6 +78,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
          "storage_url = 'storage.googleapis.com'\n", "vertex.storage_url", "http(s) URL"),
         ("[vertex]\nprice_per_million_tokens = -2\n", "vertex.price_per_million_tokens", "must not be negative"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
+         "list_settle_seconds = 10\n", "vertex.list_settle_seconds", "at least [api] timeout"),
     ],
 )
 def test_a_wrong_key_or_value_names_the_key_and_the_file(tmp_path: Path, text: str, key: str, problem: str) -> None:
