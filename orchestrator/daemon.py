@@ -36,6 +36,8 @@ from orchestrator.status.observed import open_observed_store
 from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
 from orchestrator.store import SqlStore, open_reader
 from orchestrator.tuning import TuningApi
+from orchestrator.vertex.client import open_vertex_client
+from orchestrator.vertex.service import VertexTuning
 
 log = structlog.get_logger(__name__)
 
@@ -161,6 +163,10 @@ async def run_daemon(
 @asynccontextmanager
 async def tuning_service(settings: Settings, base_url: str, metrics: Metrics) -> AsyncIterator[TuningApi]:
     """The tuning service ``[api] backend`` names, for the lifetime of the block."""
+    if settings.api.backend == "vertex":
+        async with open_vertex_client(settings.api, settings.vertex, base_url, on_response=metrics.api_response) as vc:
+            yield VertexTuning(vc, settings.vertex.staging_uri, settings.vertex.list_settle_seconds)
+        return
     async with open_tuning_api(settings.api, base_url, on_response=metrics.api_response) as client:
         yield GeminiTuning(client)
 

@@ -51,8 +51,9 @@ class Verdict:
 class RemoteFacts:
     """What a service learned about a job that the job records: each field is a ``jobs`` column.
 
-    None means "not learned by this answer" (the column keeps its value), never "erase it". A service
-    fills the fields it has; the store, the CLI and the views show whatever is filled.
+    None means "not learned by this answer" (the column keeps its value); an empty string means "learned
+    to be absent" (the column is cleared: a sub-state that ended). A service fills the fields it has;
+    the store, the CLI and the views show whatever is filled.
     """
 
     #: Gemini: the create operation, ``tunedModels/{id}/operations/{op}``.
@@ -74,8 +75,9 @@ class RemoteFacts:
     validation_data_uri: str | None = None
 
     def columns(self) -> dict[str, Any]:
-        """The filled fields, by column name."""
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+        """The filled fields, by column name (an empty string as None: clear the column)."""
+        return {f.name: value if value != "" else None for f in fields(self)
+                if (value := getattr(self, f.name)) is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,12 @@ from orchestrator.vertex.wire import (
     tuning_jobs_page,
 )
 
-__all__ = ["VERTEX_SCOPES", "StorageObject", "VertexClient", "open_vertex_client"]
+__all__ = ["VERTEX_SCOPES", "AnonymousBearer", "StorageObject", "VertexClient", "open_vertex_client"]
 
 #: Vertex AI and Cloud Storage both take the cloud-platform scope.
 VERTEX_SCOPES: Final = ("https://www.googleapis.com/auth/cloud-platform",)
+#: The bearer ``[api] auth = "none"`` sends (see :class:`AnonymousBearer`).
+ANONYMOUS_TOKEN: Final = "anonymous"  # noqa: S105 - names no one, a placeholder by design
 #: Google's Cloud Storage JSON API.
 GOOGLE_STORAGE: Final = "https://storage.googleapis.com"
 #: Most list pages read while looking for one job's earlier submission (a loop guard, 100 jobs a page).
@@ -188,7 +190,7 @@ async def open_vertex_client(
     if url == EMBEDDED_EMULATOR or not url.startswith(("http://", "https://")):
         raise ConfigError("api", "base_url", f"needs an http(s) URL here, not {url!r}")
     storage = storage_url or vertex.storage_url or (url if api.base_url == EMBEDDED_EMULATOR else GOOGLE_STORAGE)
-    credentials = auth if auth is not None else await auth_from_settings(api, scopes=VERTEX_SCOPES)
+    credentials = auth if auth is not None else await _auth(api)
     timeout = aiohttp.ClientTimeout(total=api.timeout or None)
     connector = aiohttp.TCPConnector(limit=api.max_in_flight)
     # One throttle for both: ``[api]`` limits count every request, and a 429 (from either) pauses all.
@@ -196,6 +198,31 @@ async def open_vertex_client(
     async with aiohttp.ClientSession(timeout=timeout, connector=connector, raise_for_status=False) as session:
         transport = ApiTransport(session, credentials, throttle, api.timeout, on_response)
         yield VertexClient(transport, url, storage, f"projects/{vertex.project}/locations/{vertex.location}")
+
+
+class AnonymousBearer:
+    """``[api] auth = "none"`` on Vertex: a bearer that names no one, for an emulator that checks none.
+
+    Vertex AI refuses a request without a bearer token outright (the emulator does too, even when it
+    checks no tokens); this placeholder carries no credential of anyone's, so Google answers it 401.
+    """
+
+    async def headers(self) -> dict[str, str]:
+        """The placeholder bearer."""
+        return {"authorization": f"Bearer {ANONYMOUS_TOKEN}"}
+
+    async def refresh(self) -> None:
+        """Nothing to refresh: a 401 surfaces as ``Unauthenticated``."""
+
+    def __repr__(self) -> str:
+        return "AnonymousBearer()"
+
+
+async def _auth(api: ApiSettings) -> Auth:
+    """``[api] auth``: ADC with the cloud-platform scope, or the anonymous placeholder for an emulator."""
+    if api.auth == "none":
+        return AnonymousBearer()
+    return await auth_from_settings(api, scopes=VERTEX_SCOPES)
 
 
 def _checked(name: str, pattern: re.Pattern[str]) -> str:

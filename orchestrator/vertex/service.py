@@ -179,7 +179,8 @@ class VertexTuning:
         """A TuningJob (and its new loss points, None for a job without an experiment) in the scheduler's terms."""
         billable = remote.billable_tokens * remote.epochs if remote.billable_tokens and remote.epochs else None
         facts = RemoteFacts(
-            remote_job=remote.name, remote_state=remote.state, remote_substate=remote.sub_state or None,
+            # Every read is the whole TuningJob: a sub-state it no longer carries is over ("" clears it).
+            remote_job=remote.name, remote_state=remote.state, remote_substate=remote.sub_state,
             billable_tokens=billable, model_name=remote.model or None, endpoint=remote.endpoint or None,
         )
         points = loss or ()

@@ -34,6 +34,7 @@ from orchestrator.spec import DEFAULT_MAX_FILE_BYTES
 from orchestrator.store import open_store
 from orchestrator.store.schema import jobs as jobs_table
 from orchestrator.store.sql import SqlStore
+from orchestrator.tuning import TuningApi
 from tests.conftest import TEST_TIME_SCALE, wait_until
 from tests.corpus import good_job
 
@@ -168,11 +169,15 @@ async def api_for(url: str, auth: Auth | None = None, **settings: Any) -> AsyncI
 
 @asynccontextmanager
 async def running_scheduler(
-    store: SqlStore, api: HttpTuningApi, settings: SchedulerSettings = FAST, *, owner: str = "test-owner",
-    shutdown_grace: float = 1.0,
+    store: SqlStore, api: HttpTuningApi | TuningApi, settings: SchedulerSettings = FAST, *,
+    owner: str = "test-owner", shutdown_grace: float = 1.0,
 ) -> AsyncIterator[Scheduler]:
-    """A scheduler running in this loop for the block, stopped gracefully at its end."""
-    scheduler = Scheduler(store, GeminiTuning(api), settings, SystemClock(), owner, rng=random.Random(0),
+    """A scheduler running in this loop for the block, stopped gracefully at its end.
+
+    A Gemini client is wrapped in its service; any other ``TuningApi`` (Vertex) is used as it is.
+    """
+    service = GeminiTuning(api) if isinstance(api, HttpTuningApi) else api
+    scheduler = Scheduler(store, service, settings, SystemClock(), owner, rng=random.Random(0),
                           shutdown_grace=shutdown_grace)
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
