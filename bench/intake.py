@@ -9,12 +9,16 @@ Method. ``orchestrator run`` runs in a child process against an emulator in its 
 2. Maximal job: 500 examples at the API's limits (40,000 input and 5,000 output characters each, about
    22 MB); seconds from the drop to ``accepted/`` and the daemon's resident-memory growth (VmHWM after
    minus VmRSS before) against the file's size.
-3. Latency: 50 small files dropped one at a time, 0.3 s apart; for each, the job row's ``created_at``
+3. Hostile shapes: one file of each of ``tests/hostile.py``'s ``MEMORY_SHAPES`` at the default size limit
+   (``spool.max_file_bytes``, 32 MiB), dropped one at a time into one daemon; for each, seconds from the
+   drop to ``rejected/`` (or ``accepted/``) and the daemon's peak resident-memory growth (VmHWM, reset
+   through ``/proc/PID/clear_refs`` before each drop, minus VmRSS then) against the file's size.
+4. Latency: 50 small files dropped one at a time, 0.3 s apart; for each, the job row's ``created_at``
    (drop -> recorded) and ``submitted_at`` (drop -> the create call is made) minus the drop time. Run twice:
    with file events (watchfiles/inotify, the default) and with the rescan alone (``spool.watch = false``,
    rescan every ``spool.rescan_interval`` = 5 s, the default).
 
-Command (about 1.5 minutes)::
+Command (about 2.5 minutes; ``--only hostile`` runs part 3 alone)::
 
     /work/venv/bin/python -m bench.intake
 """
@@ -44,6 +48,8 @@ from bench.common import (
     write_config,
     write_result,
 )
+from orchestrator.spec import DEFAULT_MAX_FILE_BYTES
+from tests.hostile import MEMORY_SHAPES
 
 
 class Daemon:
@@ -68,6 +74,12 @@ class Daemon:
 
     def accepted(self) -> int:
         return sum(1 for _ in os.scandir(self.spool / "accepted"))
+
+    def outcome(self) -> str | None:
+        """``accepted`` or ``rejected`` once the one file dropped is taken in, else None."""
+        if self.accepted():
+            return "accepted"
+        return "rejected" if any(os.scandir(self.spool / "rejected")) else None
 
     def wait_accepted(self, count: int, timeout: float) -> float:
         """Monotonic time at which ``accepted/`` held ``count`` files."""
@@ -121,6 +133,36 @@ def maximal(emu: EmulatorProcess, workdir: Path) -> dict[str, Any]:
             "rss_growth_vs_file": growth / len(data), "rss_before_mib": before / 1024, "peak_rss_mib": peak / 1024}
 
 
+def hostile(emu: EmulatorProcess, workdir: Path) -> list[dict[str, Any]]:
+    """Each shape in a daemon of its own: a fresh process has no freed memory to reuse that would hide a peak."""
+    rows = []
+    for index, (shape, build) in enumerate(MEMORY_SHAPES.items()):
+        data = build(DEFAULT_MAX_FILE_BYTES - 64)
+        size = len(data)
+        (workdir / str(index)).mkdir()
+        staged = workdir / str(index) / "hostile.json"
+        staged.write_bytes(data)
+        del data
+        daemon = Daemon(workdir / str(index), emu, scheduler={"max_active_jobs": 0})
+        try:
+            before = memory_kib(daemon.process.pid)["VmRSS"]
+            started = time.monotonic()
+            os.rename(staged, daemon.spool / "inbox" / staged.name)
+            deadline = started + 120
+            while not (outcome := daemon.outcome()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{shape}: not taken in")
+                time.sleep(0.01)
+            seconds = time.monotonic() - started
+            peak = memory_kib(daemon.process.pid)["VmHWM"]
+        finally:
+            daemon.stop()
+        growth = (peak - before) * 1024
+        rows.append({"shape": shape, "file_bytes": size, "seconds": seconds, "outcome": outcome,
+                     "rss_before_mib": before / 1024, "rss_growth_bytes": growth, "rss_growth_vs_file": growth / size})
+    return rows
+
+
 def latency(emu: EmulatorProcess, workdir: Path, count: int, watch: bool) -> dict[str, Any]:
     daemon = Daemon(workdir, emu, spool={"watch": watch}, scheduler={"max_active_jobs": count + 1})
     dropped: dict[str, float] = {}
@@ -149,19 +191,34 @@ def latency(emu: EmulatorProcess, workdir: Path, count: int, watch: bool) -> dic
             "drop_to_create_p50_s": percentile(submitted, 50), "drop_to_create_p99_s": percentile(submitted, 99)}
 
 
+def print_hostile(rows: list[dict[str, Any]]) -> None:
+    print(table(["shape", "MB", "seconds", "outcome", "peak RSS growth MB", "x file size"],
+                [[r["shape"], r["file_bytes"] / 1e6, r["seconds"], r["outcome"], r["rss_growth_bytes"] / 1e6,
+                  r["rss_growth_vs_file"]] for r in rows]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Scenario 3: intake")
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--latency-files", type=int, default=50)
+    parser.add_argument("--only", choices=["hostile"], help="run one part alone")
     args = parser.parse_args(argv)
+    if args.only == "hostile":
+        with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp, emulator_process(time_scale=20.0) as emu:
+            rows = hostile(emu, Path(tmp))
+        print_hostile(rows)
+        print(f"wrote {write_result('intake-hostile', {'parameters': vars(args), 'hostile': rows})}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp, emulator_process(time_scale=20.0) as emu:
-        parts = {}
-        for name in ("burst", "maximal", "events", "rescan"):
+        parts: dict[str, Any] = {}
+        for name in ("burst", "maximal", "hostile", "events", "rescan"):
             (Path(tmp) / name).mkdir()
         print("burst ...", flush=True)
         parts["burst"] = burst(emu, Path(tmp) / "burst", args.burst)
         print("maximal job ...", flush=True)
         parts["maximal"] = maximal(emu, Path(tmp) / "maximal")
+        print("hostile shapes ...", flush=True)
+        parts["hostile"] = hostile(emu, Path(tmp) / "hostile")
         print("latency with file events ...", flush=True)
         parts["latency_events"] = latency(emu, Path(tmp) / "events", args.latency_files, watch=True)
         print("latency with the rescan alone ...", flush=True)
@@ -176,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                 [["file events" if r["watch"] else "rescan alone", r["drop_to_record_p50_s"],
                   r["drop_to_record_p99_s"], r["drop_to_create_p50_s"], r["drop_to_create_p99_s"]]
                  for r in (parts["latency_events"], parts["latency_rescan"])]))
+    print()
+    print_hostile(parts["hostile"])
     path = write_result("intake", {"parameters": vars(args), **parts})
     print(f"wrote {path}")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.errors import ConfigError
+from orchestrator.spec import DEFAULT_MAX_FILE_BYTES
 
 ENV_PREFIX = "ORCHESTRATOR_"
 #: ``[api] base_url`` value that makes the daemon start the built-in emulator in-process.
@@ -53,7 +54,7 @@ class SpoolSettings:
     #: Seconds between full rescans of the inbox; file events only wake the daemon early.
     rescan_interval: float = 5.0
     #: Files larger than this are rejected unread.
-    max_file_bytes: int = 64 * 1024 * 1024
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     #: Use inotify (watchfiles) to notice new files at once; the rescan still guarantees correctness.
     watch: bool = True
     #: A file that is not valid yet and was modified less than this many seconds ago is taken to be

@@ -52,6 +52,12 @@ RECORD_BATCH_FILES = 100
 RECORD_BATCH_BYTES = 8 * 1024 * 1024
 #: Parsed bodies this large leave the parsing thread's memory arena holding several times their size.
 RELEASE_MEMORY_AFTER_BYTES = 4 * 1024 * 1024
+#: A file whose processing was started this many times, each interrupted by the daemon's end (a crash,
+#: an out-of-memory kill while parsing it), is rejected unread at the next start instead of being
+#: tried again: one poisonous file must not crash-loop the daemon.
+QUARANTINE_AFTER_INTERRUPTIONS = 3
+#: Separates the claim token from the count of processing starts in a processing/ name.
+_STARTS = "."
 
 
 def spool_name(name: str) -> str:
@@ -211,13 +217,23 @@ class Intake:
             log.warning("inbox_watch_unavailable", error=str(exc))
 
     async def recover(self) -> None:
-        """Finish every file a crashed run left in processing/."""
-        for path in sorted(self._dirs[PROCESSING].iterdir()):
-            token, _, name = path.name.partition(SEPARATOR)
-            if not name:
-                token, name = secrets.token_hex(8), path.name
-            log.info("intake_recovering", file=printable(name))
-            await self._handle(_Claim(path, token, name))
+        """Finish every file a crashed run left in processing/.
+
+        Each such file had its processing interrupted. The count of starts is kept in its name and
+        raised (renamed, and the folder synced) *before* it is read again, so that a file that kills
+        the daemon while being parsed is counted even then; at :data:`QUARANTINE_AFTER_INTERRUPTIONS`
+        it is rejected unread, unless it was recorded as a job already.
+        """
+        processing = self._dirs[PROCESSING]
+        for path in sorted(processing.iterdir()):
+            claim, starts = _claim_in_processing(path)
+            log.info("intake_recovering", file=printable(claim.name), interrupted=starts)
+            if starts < QUARANTINE_AFTER_INTERRUPTIONS:
+                counted = processing / f"{claim.token}{_STARTS}{starts + 1}{SEPARATOR}{claim.name}"
+                os.rename(path, counted)
+                _sync_folder(processing)
+                claim = _Claim(counted, claim.token, claim.name)
+            await self._handle(claim, interrupted=starts)
 
     async def scan(self, stop: asyncio.Event | None = None) -> int:
         """Claim and handle every candidate in the inbox (and unsettled files now due); returns how many.
@@ -230,8 +246,7 @@ class Intake:
         for path, due in list(self._unsettled.items()):
             if due <= now:
                 del self._unsettled[path]
-                token, _, name = path.name.partition(SEPARATOR)
-                await self._handle(_Claim(path, token, name))
+                await self._handle(_claim_in_processing(path)[0])
                 handled += 1
         with os.scandir(self._dirs[INBOX]) as entries:
             names = sorted(entry.name for entry in entries if self._wanted(entry))
@@ -273,11 +288,12 @@ class Intake:
             self._ignored.add(name)
             log.info("inbox_entry_ignored", file=printable(name), reason=reason)
 
-    async def _handle(self, claim: _Claim) -> None:
+    async def _handle(self, claim: _Claim, interrupted: int = 0) -> None:
         """One claimed file left from earlier (a crash, a failure, unsettled) to its end.
 
         It may be recorded already, by a run that died before moving it: then it is accepted (or
-        rejected, to the name its rejection row holds) as is.
+        rejected, to the name its rejection row holds) as is. Otherwise one whose processing was
+        ``interrupted`` too often is rejected unread.
         """
         try:
             existing = await self._store.job_by_intake_id(claim.token)
@@ -287,6 +303,14 @@ class Intake:
             rejection = await self._store.rejection_by_intake_id(claim.token)
             if rejection is not None:
                 os.rename(claim.path, self._dirs[REJECTED] / rejection.rejected_file)
+                return
+            if interrupted >= QUARANTINE_AFTER_INTERRUPTIONS:
+                problem = (
+                    f"its processing was interrupted {interrupted} times (the daemon stopped or was killed while "
+                    "handling it, for example out of memory while parsing it); it is set aside unread so that it "
+                    "cannot stop the daemon again"
+                )
+                await self._reject(claim, SpecError(printable(claim.name), "", problem))
                 return
         except Exception as exc:
             await self._defer(claim, exc)
@@ -353,6 +377,9 @@ class Intake:
         try:
             spec = self._parse(data, source=shown, max_bytes=max_bytes)
         except SpecError as error:
+            if len(data) >= RELEASE_MEMORY_AFTER_BYTES:  # what a large refused file cost goes back at once
+                del data
+                release_free_memory()
             if time.time() - mtime < self._settings.settle_seconds:
                 return _Unsettled(error.problem)
             return error
@@ -436,6 +463,28 @@ class Intake:
             tag = secrets.token_hex(3)
             target = folder / (f"{stem}.{tag}{dot}{suffix}" if dot else f"{name}.{tag}")
         return target
+
+
+def _claim_in_processing(path: Path) -> tuple[_Claim, int]:
+    """The claim a processing/ file stands for, and how many times its processing was started.
+
+    Names are ``TOKEN--NAME`` as claimed (one start) and ``TOKEN.STARTS--NAME`` once recovery counted
+    more; a name without a token (put there by hand) gets a fresh one.
+    """
+    head, _, name = path.name.partition(SEPARATOR)
+    if not name:
+        return _Claim(path, secrets.token_hex(8), path.name), 1
+    token, _, starts = head.partition(_STARTS)
+    return _Claim(path, token, name), int(starts) if starts.isdigit() else 1
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename in it survives a crash that follows."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_claimed(path: Path, max_bytes: int) -> tuple[bytes | None, float, str | None]:

@@ -6,11 +6,17 @@ section of our own. Everything the API would refuse is refused here, before a jo
 bad file costs a rejection with a precise reason instead of a paid API round trip with "Request contains
 an invalid argument".
 
-Pure: nothing here does I/O. The bytes are read whole (a maximal file is about 20 MB), decoded once,
-parsed once by :func:`json.loads` and validated by walking only the fields the API knows. The work that
-touches every character stays in C (``bytes.decode``, one compiled regex, ``json.loads``) so a maximal file
-parses in a fraction of a second; Python-level loops run per JSON string or per container, never per
-character.
+Pure: nothing here does I/O. The bytes are read whole (a maximal file is about 20 MB), measured, decoded
+once, parsed once by :func:`json.loads` and validated by walking only the fields the API knows. The work
+that touches every character stays in C (``bytes.decode``, compiled regexes, ``bytes.count``,
+``json.loads``) so a maximal file parses in a fraction of a second; Python-level loops run per JSON string
+or per container, never per character.
+
+A hostile file is bounded before :func:`json.loads` builds anything: the raw bytes are measured first
+(:func:`_measure`: how many strings, how many objects and arrays, whether nesting may pass
+:data:`MAX_DEPTH`), and a file denser in strings or containers than any job could be is refused there.
+Python objects cost 50 to 100 bytes each, so that density bound is what keeps the parser's peak memory
+within a small multiple of the file's size whatever its shape (``bench/intake.py`` measures it).
 """
 
 from __future__ import annotations
@@ -21,19 +27,36 @@ import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, Protocol
 
 from orchestrator.errors import SpecError
 
-DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
+#: The default file-size limit. The largest job the API's documented limits allow in practice, 500
+#: examples (the top of the typical 100-500) at 40,000 input and 5,000 output characters, is 22.5 MB
+#: of ASCII JSON; 32 MiB leaves room for escapes and indentation. The API documents no example limit,
+#: so bigger datasets raise ``spool.max_file_bytes``; parsing costs up to ~16 times the file in memory.
+DEFAULT_MAX_FILE_BYTES: Final = 32 * 1024 * 1024
 #: Deepest nesting accepted. A valid job is 6 levels deep; the bound keeps hostile files from exhausting
 #: the interpreter's stack while leaving room for anything a person would write.
 MAX_DEPTH: Final = 64
-#: Most JSON objects in one file. A job has one per example plus six; the API documents no example limit,
-#: but 500 is typical and a million examples would not fit the size limit at any useful length.
-MAX_OBJECTS: Final = 1_000_000
+#: Fewest file bytes per JSON string (keys included), on average over the file. The densest valid files:
+#: a tutorial job of one-character examples, ``{"textInput":"1","output":"2"},`` (four strings in 31
+#: bytes), and a Vertex job of one-character text parts, ``{"text":"1"},`` (two in 13). A Python string
+#: costs 50 bytes or more (one-character ones are shared), so this bounds strings to about 10 times the
+#: file's size.
+BYTES_PER_STRING: Final = 6
+#: Fewest file bytes per object key, on average. The densest valid file has one per 13 bytes (the Vertex
+#: text parts above). A key costs its string, the parser's memo of it and its slot in the object (about
+#: 200 bytes when every key is distinct), which makes keys the costliest shape: about 25 times the file.
+BYTES_PER_KEY: Final = 12
+#: Fewest file bytes per JSON object or array, on average. The densest valid file has one per 13 bytes
+#: (the Vertex text parts again); an empty list or dict costs 56-64 bytes, a small dict 184.
+BYTES_PER_CONTAINER: Final = 12
+#: Strings, keys and containers every file may have whatever its size, so that small files are never refused
+#: for density (the bound is about memory, which they cannot exhaust).
+FREE_COUNT: Final = 4096
 MAX_INPUT_CHARS: Final = 40_000
 MAX_OUTPUT_CHARS: Final = 5_000
 #: The API's limit is "40 characters" but it counts UTF-8 bytes (gemini-api.md §7.1, §11 row 6).
@@ -47,11 +70,21 @@ _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 _INT64_MAX: Final = 2**63 - 1
 _MAX_SHOWN_KEY: Final = 100
+#: Objects with more keys than this are not checked for two spellings of one key (none in a job has
+#: more than the top level's fourteen or the labels' :data:`MAX_LABELS`).
+_MOST_KEYS_COMPARED: Final = 64
 _BOM: Final = b"\xef\xbb\xbf"
 _TUNED_MODEL_ID: Final = re.compile(TUNED_MODEL_ID_PATTERN)
 _UPPER: Final = re.compile("[A-Z]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _NUMERIC: Final = re.compile("[0-9]+")
+#: Every byte but quotes, colons and brackets, for ``bytes.translate(None, delete=...)``: what the
+#: measuring keeps (a colon outside strings ends an object key).
+_NOT_STRUCTURE: Final = bytes(sorted(set(range(256)) - set(b'":[]{}')))
+#: In quotes, colons and brackets alone, a run of strings (an unterminated one runs to the end).
+_QUOTED_RUN: Final = re.compile(rb'(?:"[^"]*(?:"|\Z))+')
+#: The measuring cuts strings out this many bytes at a time, so the regex's pieces stay few.
+_MEASURE_CHUNK: Final = 64 * 1024
 
 #: A comma before a closing bracket, inside a string or not: a file without one needs no trailing-comma scan.
 _COMMA_BEFORE_CLOSER: Final = re.compile(rb",[ \t\n\r]*[\]}]")
@@ -117,8 +150,9 @@ def read_document(
     Size, encoding, JSON syntax, nesting depth and duplicate keys are checked here, once, whatever the
     form; ``vocabulary`` names that form's fields so that errors spell them in snake_case.
     """
-    root = _load(data, source, max_bytes)
-    _check_structure(root, source, vocabulary or TUTORIAL_VOCABULARY)
+    root, may_be_too_deep, has_duplicates = _load(data, source, max_bytes)
+    if may_be_too_deep or has_duplicates:
+        _check_structure(root, source, vocabulary or TUTORIAL_VOCABULARY)
     return root
 
 
@@ -158,29 +192,29 @@ def _snake(key: str) -> str:
     return _UPPER.sub(lambda m: "_" + m.group().lower(), key) if not key.islower() else key
 
 
-class _TooManyObjects(Exception):
-    """More than :data:`MAX_OBJECTS` objects: parsing stops before memory does."""
-
-
 class _ObjectMaker:
     """``object_pairs_hook`` for one parse: plain dicts, a :class:`_DuplicateKeys` when a key repeats.
 
-    It also counts objects, because a 64 MB file of ``{},`` would otherwise become some 20 million dicts
-    (gigabytes) before any rule could refuse it.
+    ``duplicates`` says whether any object had one, so that a file without any needs no structure walk.
     """
 
-    __slots__ = ("count",)
+    __slots__ = ("duplicates",)
 
     def __init__(self) -> None:
-        self.count = 0
+        self.duplicates = False
 
     def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        self.count += 1
-        if self.count > MAX_OBJECTS:
-            raise _TooManyObjects
         obj = dict(pairs)
-        if len(obj) == len(pairs) and len({_snake(key) for key in obj}) == len(obj):
+        if len(obj) == len(pairs) and (
+            # Two spellings of one field need an uppercase letter in one of them; most objects have none.
+            # An object with more keys than any in a job is refused by validation whatever its spellings,
+            # and comparing them would cost a second copy of every key.
+            len(obj) > _MOST_KEYS_COMPARED
+            or not any(_UPPER.search(key) for key in obj)
+            or len({_snake(key) for key in obj}) == len(obj)
+        ):
             return obj
+        self.duplicates = True
         return _DuplicateKeys(pairs)
 
 
@@ -223,8 +257,82 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _load(data: bytes, source: str, max_bytes: int) -> dict[str, Any]:
-    """Bytes → the top-level JSON object, or a whole-file :class:`SpecError`."""
+def _measure(data: bytes, source: str) -> bool:
+    """Refuse a file denser in strings, keys or containers than a job; return whether it may nest too deep.
+
+    Runs on the raw bytes before anything is parsed, in C-speed passes (``bytes.replace``,
+    ``bytes.translate``, ``bytes.count``) that allocate a few copies of the file at most and nothing per
+    string or bracket: escaped backslashes and quotes are dropped, so that every quote left delimits a
+    string; everything but quotes, colons and brackets is dropped; the quotes are counted; the strings
+    are cut out (:func:`_outside_strings`) and the colons (keys) and brackets left are counted. Then the
+    innermost empty pairs are removed once per level, up to :data:`MAX_DEPTH` passes: what remains is
+    nesting deeper than the limit or brackets that do not match (which :func:`json.loads` then
+    reports), and the caller walks the parsed tree for the exact path. A miscount (an unterminated
+    string, an escape outside a string) only happens in a file that is invalid JSON anyway.
+    """
+    size = len(data)
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = unescaped.translate(None, delete=_NOT_STRUCTURE)
+    del unescaped
+    strings = (structure.count(b'"') + 1) // 2
+    if strings > FREE_COUNT + size // BYTES_PER_STRING:
+        raise SpecError(
+            source,
+            "",
+            f"the file has {strings:,} JSON strings in {size:,} bytes; the limit is {FREE_COUNT:,} plus one per "
+            f"{BYTES_PER_STRING} bytes (a job's examples never come denser)",
+        )
+    outside = _outside_strings(structure)
+    del structure
+    keys = outside.count(b":")
+    if keys > FREE_COUNT + size // BYTES_PER_KEY:
+        raise SpecError(
+            source,
+            "",
+            f"the file has {keys:,} object keys in {size:,} bytes; the limit is {FREE_COUNT:,} plus one per "
+            f"{BYTES_PER_KEY} bytes (a job's examples never come denser)",
+        )
+    brackets = outside.replace(b":", b"")
+    del outside
+    containers = brackets.count(b"[") + brackets.count(b"{")
+    if containers > FREE_COUNT + size // BYTES_PER_CONTAINER:
+        raise SpecError(
+            source,
+            "",
+            f"the file has {containers:,} JSON objects and arrays in {size:,} bytes; the limit is {FREE_COUNT:,} "
+            f"plus one per {BYTES_PER_CONTAINER} bytes (a job's examples never come denser)",
+        )
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return False
+        # One level per pass: a pair emptied by this pass's own removals waits for the next one.
+        brackets = brackets.replace(b"[]", b"0").replace(b"{}", b"0").replace(b"0", b"")
+    return bool(brackets)
+
+
+def _outside_strings(structure: bytes) -> bytes:
+    """The colons and brackets outside strings, from a file reduced to its quotes, colons and brackets.
+
+    Cut chunk by chunk, each chunk ending outside a string, so that the regex's list of pieces (one
+    per match and per gap) stays bounded by the chunk's size rather than the file's.
+    """
+    parts: list[bytes] = []
+    start, size = 0, len(structure)
+    while start < size:
+        end = min(start + _MEASURE_CHUNK, size)
+        if structure.count(b'"', start, end) % 2:  # a string straddles the cut: end after it
+            close = structure.find(b'"', end)
+            end = size if close < 0 else close + 1
+        parts.append(_QUOTED_RUN.sub(b"", structure[start:end]))
+        start = end
+    return b"".join(parts)
+
+
+def _load(data: bytes, source: str, max_bytes: int) -> tuple[dict[str, Any], bool, bool]:
+    """Bytes → the top-level JSON object, whether nesting may pass the limit and whether a key repeats.
+
+    Raises a whole-file :class:`SpecError` for anything that is not one JSON object within the limits.
+    """
     size = len(data)
     if size == 0:
         raise SpecError(source, "", "the file is empty (0 bytes); a job file is a JSON object")
@@ -237,11 +345,11 @@ def _load(data: bytes, source: str, max_bytes: int) -> dict[str, Any]:
             "the file starts with a UTF-8 byte order mark (EF BB BF), which JSON does not allow; "
             "save it as UTF-8 without BOM (for example: sed -i '1s/^\\xEF\\xBB\\xBF//' FILE)",
         )
+    may_be_too_deep = _measure(data, source)
     text = _decode(data, source)
+    objects = _ObjectMaker()
     try:
-        root = json.loads(text, object_pairs_hook=_ObjectMaker(), parse_constant=_reject_constant)
-    except _TooManyObjects:
-        raise SpecError(source, "", f"the file has more than {MAX_OBJECTS:,} JSON objects, the limit") from None
+        root = json.loads(text, object_pairs_hook=objects, parse_constant=_reject_constant)
     except _NonFiniteLiteral as exc:
         raise SpecError(source, "", f"{exc} is not valid JSON: numbers must be finite") from None
     except json.JSONDecodeError as exc:
@@ -254,7 +362,7 @@ def _load(data: bytes, source: str, max_bytes: int) -> dict[str, Any]:
         raise SpecError(source, "", f"the JSON is nested deeper than the limit of {MAX_DEPTH} levels") from None
     if not isinstance(root, dict):
         raise SpecError(source, "", f"the top level must be a JSON object {{...}}, not {_kind(root)}")
-    return root
+    return root, may_be_too_deep, objects.duplicates
 
 
 # --- paths ------------------------------------------------------------------------------------------
@@ -348,23 +456,36 @@ def _join(path: str, name: str) -> str:
 def _check_structure(root: dict[str, Any], source: str, vocabulary: Vocabulary) -> None:
     """Reject nesting deeper than :data:`MAX_DEPTH` and duplicate keys anywhere, in document order.
 
-    Iterative, so depth cannot hurt the interpreter's stack; it visits containers only, which a valid job
-    has a few per example.
+    Run only when :func:`_measure` or the parser saw a reason to. Iterative, so depth cannot hurt the
+    interpreter's stack, and depth-first with one frame per open container (at most :data:`MAX_DEPTH`),
+    so a container with millions of children costs no allocation per child.
     """
-    stack: list[tuple[dict[str, Any] | list[Any], int, _Path]] = [(root, 1, ())]
-    while stack:
-        node, depth, path = stack.pop()
-        if depth > MAX_DEPTH:
-            raise SpecError(
-                source,
-                _render(path, vocabulary.fields),
-                f"is nested {depth} levels deep, deeper than the limit of {MAX_DEPTH} levels",
-            )
-        if isinstance(node, _DuplicateKeys):
-            _report_duplicate(node, path, source, vocabulary)
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        children = [(child, depth + 1, (path, key)) for key, child in items if isinstance(child, dict | list)]
-        stack.extend(reversed(children))
+    if isinstance(root, _DuplicateKeys):
+        _report_duplicate(root, (), source, vocabulary)
+    frames: list[tuple[Iterator[tuple[Any, Any]], _Path]] = [(_members(root), ())]
+    while frames:
+        members, path = frames[-1]
+        for key, child in members:
+            if isinstance(child, dict | list):
+                child_path = (path, key)
+                depth = len(frames) + 1
+                if depth > MAX_DEPTH:
+                    raise SpecError(
+                        source,
+                        _render(child_path, vocabulary.fields),
+                        f"is nested {depth} levels deep, deeper than the limit of {MAX_DEPTH} levels",
+                    )
+                if isinstance(child, _DuplicateKeys):
+                    _report_duplicate(child, child_path, source, vocabulary)
+                frames.append((_members(child), child_path))
+                break
+        else:
+            frames.pop()
+
+
+def _members(node: dict[str, Any] | list[Any]) -> Iterator[tuple[Any, Any]]:
+    """(key, value) of an object or (index, item) of an array, lazily."""
+    return iter(node.items()) if isinstance(node, dict) else enumerate(node)
 
 
 def _report_duplicate(node: _DuplicateKeys, path: _Path, source: str, vocabulary: Vocabulary) -> None:

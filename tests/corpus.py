@@ -196,7 +196,12 @@ BAD_JOB_FILES: Final[list[BadJobFile]] = [
         "description" + "[0]" * 63,
         "deeper than the limit of 64 levels",
     ),
-    BadJobFile("very deep nesting", b"[" * 100_000 + b"]" * 100_000, "", "deeper than the limit of 64 levels"),
+    BadJobFile("very deep nesting", b"[" * 2_000 + b"]" * 2_000, "", "deeper than the limit of 64 levels"),
+    BadJobFile("deep and dense nesting", b"[" * 100_000 + b"]" * 100_000, "", "100,000 JSON objects and arrays"),
+    BadJobFile("dense empty arrays", b'{"a": [' + b"[]," * 9_999 + b"[]]}", "", "10,002 JSON objects and arrays"),
+    BadJobFile("dense empty objects", b'{"a": [' + b"{}," * 9_999 + b"{}]}", "", "10,002 JSON objects and arrays"),
+    BadJobFile("dense tiny strings", b'{"a": [' + b'"ab",' * 29_999 + b'"ab"]}', "", "30,001 JSON strings"),
+    BadJobFile("dense keys", b"{" + b",".join(b'"%x":""' % i for i in range(20_000)) + b"}", "", "40,000 JSON strings"),
     # --- duplicate keys
     BadJobFile("duplicate key", b'{"base_model": "models/a", "base_model": "models/b"}', "base_model", "duplicate key"),
     BadJobFile(

@@ -312,3 +312,45 @@ async def test_error_reports_moved_back_into_the_inbox_are_left_alone_with_one_l
     assert [e["file"] for e in ignored] == ["bad.json.error.json"]
     assert listing(tmp_path, "inbox") == ["bad.json.error.json"]
     assert [row[0] for row in rejection_rows(tmp_path)] == ["bad.json", "bad.json"]  # the bad file, twice
+
+
+class _KilledMidParse(BaseException):
+    """Stands for the process dying while it parses (an out-of-memory kill): nothing after it runs."""
+
+
+async def test_a_file_that_kills_the_daemon_while_parsed_is_set_aside_after_three_starts(
+    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise _KilledMidParse
+
+    monkeypatch.setattr(intake_module, "parse_job", killed)
+    drop_job_file(tmp_path / "spool", "poison.json", good_job())
+    with pytest.raises(_KilledMidParse):  # the first run claims it and dies parsing it
+        await make_intake(store, tmp_path).scan()
+    [claimed] = listing(tmp_path, "processing")
+    token = claimed.partition("--")[0]
+
+    for starts in (2, 3):  # each start counts the attempt on disk before parsing, then dies again
+        with pytest.raises(_KilledMidParse):
+            await make_intake(store, tmp_path).recover()
+        assert listing(tmp_path, "processing") == [f"{token}.{starts}--poison.json"]
+    await make_intake(store, tmp_path).recover()  # the fourth start does not parse it at all
+
+    assert listing(tmp_path, "processing") == []
+    assert listing(tmp_path, "rejected") == ["poison.json", "poison.json.error.json"]
+    assert "interrupted 3 times" in error_report(tmp_path, "poison.json")["problem"]
+    assert await all_jobs(store) == []
+
+
+async def test_an_interrupted_file_already_recorded_is_accepted_however_often(store: SqlStore, tmp_path: Path) -> None:
+    intake = make_intake(store, tmp_path)
+    drop_job_file(tmp_path / "spool", "job.json", good_job())
+    await intake.scan()
+    [job] = await all_jobs(store)
+    accepted = tmp_path / "spool" / "accepted" / f"{job.id}--job.json"
+    accepted.rename(tmp_path / "spool" / "processing" / f"{job.intake_id}.9--job.json")
+
+    await make_intake(store, tmp_path).recover()
+
+    assert listing(tmp_path, "accepted") == [f"{job.id}--job.json"] and listing(tmp_path, "rejected") == []
