@@ -205,6 +205,8 @@ class _ObjectMaker:
 
     def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(pairs)
+        if len(pairs) < 2:  # the commonest object in a dense file (a text part); nothing to compare
+            return obj
         if len(obj) == len(pairs) and (
             # Two spellings of one field need an uppercase letter in one of them; most objects have none.
             # An object with more keys than any in a job is refused by validation whatever its spellings,

@@ -36,10 +36,17 @@ def _keys(size: int, value: bytes, prefix: bytes = b"") -> bytes:
     return b"{" + b",".join(keys) + b"}"
 
 
+_KEY_LETTERS: Final = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
+
+
+def _five_letters(index: int) -> bytes:
+    return bytes(_KEY_LETTERS[(index >> shift) & 63] for shift in (24, 18, 12, 6, 0))
+
+
 def _tiny_objects(size: int) -> bytes:
     """An array of one-key objects, each key distinct: at the density limit for strings, keys and containers."""
-    count = size // 12
-    return b"[" + b",".join(b'{"%05x":0}' % index for index in range(count)) + b"]"
+    count = (size - 2) // 12
+    return b"[" + b",".join(b'{"%s":0}' % _five_letters(index) for index in range(count)) + b"]"
 
 
 def _valid_tiny_examples(size: int) -> bytes:
