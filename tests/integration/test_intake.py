@@ -22,6 +22,7 @@ from orchestrator.clock import SystemClock
 from orchestrator.config import DatabaseSettings, SpoolSettings
 from orchestrator.intake import Intake, drop_job_file
 from orchestrator.jobs import JobState
+from orchestrator.spec import JobFileParser, JobSpec, parse_job
 from orchestrator.store import open_store
 from orchestrator.store.sql import SqlStore
 from tests.corpus import BAD_JOB_FILES, good_job
@@ -37,9 +38,16 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
         yield writer
 
 
-def make_intake(store: SqlStore, root: Path, *, settle: float = 0.0, max_bytes: int = DEFAULT_LIMIT) -> Intake:
+def make_intake(
+    store: SqlStore,
+    root: Path,
+    *,
+    settle: float = 0.0,
+    max_bytes: int = DEFAULT_LIMIT,
+    parse: JobFileParser = parse_job,
+) -> Intake:
     settings = SpoolSettings(path=root / "spool", settle_seconds=settle, watch=False, max_file_bytes=max_bytes)
-    intake = Intake(store, settings, SystemClock(), "itest1")
+    intake = Intake(store, settings, SystemClock(), "itest1", parse=parse)
     intake.prepare()
     return intake
 
@@ -318,24 +326,24 @@ class _KilledMidParse(BaseException):
     """Stands for the process dying while it parses (an out-of-memory kill): nothing after it runs."""
 
 
-async def test_a_file_that_kills_the_daemon_while_parsed_is_set_aside_after_three_starts(
-    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def killed(*_args: object, **_kwargs: object) -> None:
-        raise _KilledMidParse
+def _killed_while_parsing(data: bytes, *, source: str, max_bytes: int) -> JobSpec:
+    raise _KilledMidParse
 
-    monkeypatch.setattr(intake_module, "parse_job", killed)
+
+async def test_a_file_that_kills_the_daemon_while_parsed_is_set_aside_after_three_starts(
+    store: SqlStore, tmp_path: Path
+) -> None:
     drop_job_file(tmp_path / "spool", "poison.json", good_job())
     with pytest.raises(_KilledMidParse):  # the first run claims it and dies parsing it
-        await make_intake(store, tmp_path).scan()
+        await make_intake(store, tmp_path, parse=_killed_while_parsing).scan()
     [claimed] = listing(tmp_path, "processing")
     token = claimed.partition("--")[0]
 
     for starts in (2, 3):  # each start counts the attempt on disk before parsing, then dies again
         with pytest.raises(_KilledMidParse):
-            await make_intake(store, tmp_path).recover()
+            await make_intake(store, tmp_path, parse=_killed_while_parsing).recover()
         assert listing(tmp_path, "processing") == [f"{token}.{starts}--poison.json"]
-    await make_intake(store, tmp_path).recover()  # the fourth start does not parse it at all
+    await make_intake(store, tmp_path, parse=_killed_while_parsing).recover()  # the fourth start does not parse it
 
     assert listing(tmp_path, "processing") == []
     assert listing(tmp_path, "rejected") == ["poison.json", "poison.json.error.json"]
