@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import reader_engine
-from orchestrator.store.migration import HalfMadeSchema, migrate
+from orchestrator.store.migration import HalfMadeSchema, head_revision, migrate
 from orchestrator.store.reader import JobDetail, StatusReader
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
@@ -43,7 +43,7 @@ async def open_store(settings: DatabaseSettings) -> AsyncIterator[SqlStore]:
 
 
 class DatabaseNotReady(OrchestratorError):
-    """The status database does not exist yet, or its schema is still being created."""
+    """The status database does not exist yet, or its schema is still being created or upgraded."""
 
 
 @asynccontextmanager
@@ -54,9 +54,15 @@ async def open_reader(settings: DatabaseSettings) -> AsyncIterator[StatusReader]
     engine = reader_engine(settings.path, settings.busy_timeout)
     try:
         reader = StatusReader(engine)
-        if not await reader.has_schema():
+        revision, head = await reader.schema_revision(), head_revision()
+        if revision is None:
             raise DatabaseNotReady(
                 f"{settings.path} has no schema yet (the daemon is creating it; or run: orchestrator db upgrade)"
+            )
+        if revision < head:  # mid-upgrade (one revision at a time), or not upgraded yet: columns are missing
+            raise DatabaseNotReady(
+                f"{settings.path} is at schema revision {revision}, this build reads {head} (the daemon upgrades "
+                "it as it starts; or run: orchestrator db upgrade)"
             )
         yield reader
     finally:

@@ -36,6 +36,16 @@ class HalfMadeSchema(OrchestratorError):
     """The database has some of the orchestrator's tables but no recorded schema version."""
 
 
+def head_revision() -> str:
+    """The newest schema revision this build knows, without importing Alembic (readers need it fast).
+
+    Revision files are named after their revision, ``0003_retry_of.py`` for revision ``0003``, in
+    one numbered chain, so the head is the largest number (a test holds this to Alembic's own head).
+    """
+    versions = resources.files("orchestrator.migrations") / "versions"
+    return max(entry.name.partition("_")[0] for entry in versions.iterdir() if entry.name[:1].isdigit())
+
+
 def migration_engine(url: str) -> Engine:
     """An engine whose transactions include DDL, whatever the backend (see the module docstring)."""
     engine = create_engine(url, poolclass=pool.NullPool)

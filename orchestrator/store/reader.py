@@ -63,16 +63,16 @@ class StatusReader:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def has_schema(self) -> bool:
-        """Whether the migrations have run (the ``jobs`` table exists and the version is recorded)."""
+    async def schema_revision(self) -> str | None:
+        """The schema revision the migrations have reached; None before the first one is recorded."""
         async with self._engine.connect() as conn:
             count = await conn.scalar(
                 text("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('jobs', 'alembic_version')")
             )
             if count != 2:
-                return False
-            versions = await conn.scalar(text("SELECT COUNT(*) FROM alembic_version"))
-        return bool(versions == 1)
+                return None
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        return str(versions[0]) if len(versions) == 1 else None
 
     async def list_jobs(
         self, states: Collection[JobState] = (), labels: Mapping[str, str] | None = None, limit: int = 1000
