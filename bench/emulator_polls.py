@@ -1,4 +1,9 @@
-"""How many operation polls per second the emulator serves (target: at least 2,000 on one core).
+"""How many polls per second the emulator serves (target: at least 2,000 on one core), on either API.
+
+``--api gemini`` (the default) polls Gemini API operations; ``--api vertex`` polls Vertex AI
+``tuningJobs.get`` instead (the same jobs: a JSONL dataset uploaded once to the emulated Cloud Storage,
+``steps`` steps each, the concurrent-jobs quota lifted so all of them run, bearer token on every request)
+and writes ``bench/results/emulator_polls_vertex.json``.
 
 The emulator runs in its own process (``python -m orchestrator.emulator``), single-threaded as always,
 pinned to CPU 0 while the client processes are pinned to the other CPUs (``--no-pin`` to let the OS
@@ -10,6 +15,7 @@ CPU-second (its capacity on one core, whatever the clients could drive), and wri
 ``bench/results/emulator_polls.json``.
 
     python bench/emulator_polls.py                      # 1000 jobs x 300 steps, 64 in flight, 10 s
+    python bench/emulator_polls.py --api vertex         # the same load on Vertex AI tuningJobs.get
     python bench/emulator_polls.py --jobs 200 --seconds 3 --warmup 0
 """
 
@@ -33,7 +39,14 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "emulator_polls.json"
+RESULTS = {
+    "gemini": ROOT / "bench" / "results" / "emulator_polls.json",
+    "vertex": ROOT / "bench" / "results" / "emulator_polls_vertex.json",
+}
+VERTEX_PARENT = "projects/bench-project/locations/us-central1"
+VERTEX_EXAMPLES = 80  # with the emulator's 8 examples a step: 10 steps an epoch
+#: Vertex AI takes OAuth tokens only; the emulator accepts any when none are configured.
+VERTEX_HEADERS = {"Authorization": "Bearer bench-token"}
 
 
 def job_body(steps: int) -> dict[str, Any]:
@@ -61,6 +74,8 @@ def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str
         "2",
         "--time-scale",
         str(args.time_scale),
+        "--vertex-max-concurrent-jobs",
+        "0",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
@@ -77,7 +92,7 @@ def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str
 
 
 async def create_jobs(session: aiohttp.ClientSession, url: str, count: int, steps: int) -> list[str]:
-    """Create ``count`` jobs (bounded concurrency); returns their operation names."""
+    """Create ``count`` Gemini jobs (bounded concurrency); returns their operation names."""
     body = json.dumps(job_body(steps))
     semaphore = asyncio.Semaphore(32)
 
@@ -91,8 +106,49 @@ async def create_jobs(session: aiohttp.ClientSession, url: str, count: int, step
     return list(await asyncio.gather(*(one(index) for index in range(count))))
 
 
+async def create_vertex_jobs(session: aiohttp.ClientSession, url: str, count: int, steps: int) -> list[str]:
+    """Upload one dataset, create ``count`` Vertex AI tuning jobs of ``steps`` steps; returns their names."""
+    lines = [
+        json.dumps(
+            {
+                "contents": [
+                    {"role": "user", "parts": [{"text": f"input {n}"}]},
+                    {"role": "model", "parts": [{"text": f"output {n}"}]},
+                ]
+            }
+        )
+        for n in range(VERTEX_EXAMPLES)
+    ]
+    upload = f"{url}/upload/storage/v1/b/bench-data/o?uploadType=media&name=train.jsonl"
+    async with session.post(upload, data="\n".join(lines) + "\n", headers=VERTEX_HEADERS) as r:
+        if r.status != 200:
+            raise SystemExit(f"upload failed: {r.status} {await r.text()}")
+    body = json.dumps(
+        {
+            "baseModel": "gemini-2.5-flash",
+            "supervisedTuningSpec": {
+                "trainingDatasetUri": "gs://bench-data/train.jsonl",
+                "hyperParameters": {"epochCount": max(1, steps // 10)},
+            },
+        }
+    )
+    semaphore = asyncio.Semaphore(32)
+
+    async def one(index: int) -> str:
+        async with (
+            semaphore,
+            session.post(f"{url}/v1/{VERTEX_PARENT}/tuningJobs", data=body, headers=VERTEX_HEADERS) as r,
+        ):
+            payload = await r.json()
+            if r.status != 200:
+                raise SystemExit(f"create failed: {r.status} {payload}")
+            return str(payload["name"])
+
+    return list(await asyncio.gather(*(one(index) for index in range(count))))
+
+
 async def _poll_worker(
-    url: str, names: list[str], concurrency: int, start_at: float, stop_at: float, seed: int
+    url: str, names: list[str], concurrency: int, start_at: float, stop_at: float, seed: int, headers: dict[str, str]
 ) -> dict[str, Any]:
     """One client process: ``concurrency`` loops of GETs between two wall-clock instants."""
     latencies: list[float] = []
@@ -112,7 +168,7 @@ async def _poll_worker(
             nonlocal errors, body_bytes
             while True:
                 started = time.monotonic()
-                async with session.get(f"{url}/v1/{rng.choice(names)}") as response:
+                async with session.get(f"{url}/v1/{rng.choice(names)}", headers=headers) as response:
                     data = await response.read()
                 latencies.append(time.monotonic() - started)
                 body_bytes += len(data)
@@ -126,12 +182,19 @@ async def _poll_worker(
 
 
 def _client_process(
-    url: str, names: list[str], concurrency: int, start_at: float, stop_at: float, seed: int, cpus: set[int]
+    url: str,
+    names: list[str],
+    concurrency: int,
+    start_at: float,
+    stop_at: float,
+    seed: int,
+    cpus: set[int],
+    headers: dict[str, str],
 ) -> dict[str, Any]:
     """Entry point of a client process (optionally pinned away from the emulator's CPU)."""
     if cpus:
         os.sched_setaffinity(0, cpus)
-    return asyncio.run(_poll_worker(url, names, concurrency, start_at, stop_at, seed))
+    return asyncio.run(_poll_worker(url, names, concurrency, start_at, stop_at, seed, headers))
 
 
 PIN_CLIENTS: set[int] = set()
@@ -151,10 +214,11 @@ def poll(url: str, names: list[str], args: argparse.Namespace, server_pid: int |
     start_at = time.time() + max(args.spawn_seconds, args.warmup)  # clients start up, the jobs advance
     stop_at = start_at + args.seconds
     per_client = max(1, args.concurrency // args.clients)
+    headers = VERTEX_HEADERS if args.api == "vertex" else {}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(args.clients, mp_context=context) as pool:
         futures = [
-            pool.submit(_client_process, url, names, per_client, start_at, stop_at, seed, PIN_CLIENTS)
+            pool.submit(_client_process, url, names, per_client, start_at, stop_at, seed, PIN_CLIENTS, headers)
             for seed in range(args.clients)
         ]
         time.sleep(max(0.0, start_at - time.time()))
@@ -186,10 +250,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         connector = aiohttp.TCPConnector(limit=args.concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
             created = time.monotonic()
-            names = await create_jobs(session, url, args.jobs, args.steps)
+            make = create_vertex_jobs if args.api == "vertex" else create_jobs
+            names = await make(session, url, args.jobs, args.steps)
             create_seconds = time.monotonic() - created
             result = await asyncio.to_thread(poll, url, names, args, process.pid if process else None)
-            async with session.get(f"{url}/_emulator/jobs") as response:
+            jobs_route = "/_emulator/vertex/jobs" if args.api == "vertex" else "/_emulator/jobs"
+            async with session.get(f"{url}{jobs_route}") as response:
                 jobs = (await response.json())["jobs"]
         completed = [job["completedSteps"] for job in jobs]
     finally:
@@ -199,6 +265,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "emulator_polls",
         "params": {
+            "api": args.api,
             "jobs": args.jobs,
             "steps_per_job": args.steps,
             "concurrency": args.concurrency,
@@ -224,6 +291,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--api",
+        choices=("gemini", "vertex"),
+        default="gemini",
+        help="poll Gemini API operations or Vertex AI tuningJobs.get",
+    )
     parser.add_argument("--jobs", type=int, default=1000, help="running jobs to poll")
     parser.add_argument("--steps", type=int, default=300, help="training steps per job")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
@@ -243,13 +316,14 @@ def main(argv: list[str] | None = None) -> int:
         help="do not pin the emulator to CPU 0 and the clients to the other CPUs",
     )
     parser.add_argument("--url", help="poll an emulator already running there instead of starting one")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON result")
+    parser.add_argument("--output", type=Path, help="where to write the JSON result (default: by --api)")
     args = parser.parse_args(argv)
+    args.output = args.output or RESULTS[args.api]
     result = asyncio.run(run(args))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
-        f"{result['polls_per_second']:.0f} polls/s over {result['seconds']} s "
+        f"{args.api}: {result['polls_per_second']:.0f} polls/s over {result['seconds']} s "
         f"({result['polls']} polls, {args.jobs} jobs x {args.steps} steps, {args.concurrency} in flight, "
         f"p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms, "
         f"{result['mean_body_bytes']} B/body, {result['errors']} errors; emulator CPU "

@@ -8,11 +8,14 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_poll_benchmark_smoke(tmp_path: Path) -> None:
-    """bench/emulator_polls.py runs end to end with tiny parameters and writes its JSON."""
+@pytest.mark.parametrize("api", ["gemini", "vertex"])
+async def test_poll_benchmark_smoke(tmp_path: Path, api: str) -> None:
+    """bench/emulator_polls.py runs end to end with tiny parameters and writes its JSON, on either API."""
     output = tmp_path / "polls.json"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -31,7 +34,7 @@ async def test_poll_benchmark_smoke(tmp_path: Path) -> None:
             "--spawn-seconds",
             "0.5",
         ),
-        *("--concurrency", "4", "--output", str(output)),
+        *("--concurrency", "4", "--output", str(output), "--api", api),
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -47,4 +50,4 @@ async def test_poll_benchmark_smoke(tmp_path: Path) -> None:
     assert b"polls/s" in stdout
     result = json.loads(output.read_text())
     assert result["polls"] > 0 and result["errors"] == 0
-    assert result["params"]["jobs"] == 20
+    assert result["params"]["jobs"] == 20 and result["params"]["api"] == api

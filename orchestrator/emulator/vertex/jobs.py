@@ -197,10 +197,10 @@ class TuningJobs:
     def advance(self, project: str, now: float) -> None:
         """Grant quota slots to waiting jobs, each at the instant one freed (see the module docstring)."""
         queue = self._waiting.get(project)
-        holders = self._holding[project]
-        if not queue and len(holders) < 64:
-            return
+        if not queue:
+            return  # the poll path: nothing waits, nothing to settle
         limit = self.settings.vertex_max_concurrent_jobs
+        holders = self._holding[project]
         while queue:
             job = queue[0]
             at = max(job.ready, self._last_grant.get(project, -math.inf))
@@ -212,8 +212,10 @@ class TuningJobs:
                 break
             queue.popleft()
             job.grant(at)
-            holders.append(job)
             self._last_grant[project] = at
+            if limit > 0:
+                holders.append(job)
+        # Holders that ended before any future grant could start no longer matter.
         horizon = now if not queue else self._last_grant.get(project, -math.inf)
         holders[:] = [holder for holder in holders if holder.slot_end() > horizon]
 
