@@ -20,7 +20,8 @@ from orchestrator.vertex.jobfile import parse_vertex_job
 from orchestrator.vertex.service import VertexTuning
 from tests.reliability.conftest import INSTALLATION
 
-STAGING = "gs://orchestrator-test/staging"
+PROJECT = "orchestrator-test"
+STAGING = f"gs://{PROJECT}/staging"
 #: Real seconds the rig waits for a lost create to be listed (the emulator's list lag is in simulated
 #: seconds: ``seconds / TEST_TIME_SCALE`` real ones).
 SETTLE = 2.0
@@ -52,10 +53,13 @@ async def add_vertex_job(store: SqlStore, index: int = 0, *, data: bytes | None 
 
 @asynccontextmanager
 async def vertex_for(
-    url: str, *, auth: Auth | None = None, settle: float = SETTLE, **api: Any
+    url: str, *, credentials: Auth | None = None, settle: float = SETTLE, project: str = PROJECT, **api: Any
 ) -> AsyncIterator[VertexTuning]:
-    """The Vertex service against the emulator at ``url`` (its API and its Cloud Storage)."""
+    """The Vertex service against the emulator at ``url`` (its API and its Cloud Storage).
+
+    ``api`` are ``[api]`` settings (``auth="adc"``); ``credentials`` replaces what they describe.
+    """
     api_settings = ApiSettings(**{"backend": "vertex", "timeout": 2.0, **api})
-    vertex = VertexSettings(project="orchestrator-test", staging_uri=STAGING, list_settle_seconds=settle)
-    async with open_vertex_client(api_settings, vertex, url, storage_url=url, auth=auth) as client:
+    vertex = VertexSettings(project=project, staging_uri=STAGING, list_settle_seconds=settle)
+    async with open_vertex_client(api_settings, vertex, url, storage_url=url, auth=credentials) as client:
         yield VertexTuning(client, STAGING, settle)
