@@ -323,7 +323,8 @@ def _status(args: argparse.Namespace) -> int:
     states, labels = [JobState(s) for s in args.state or []], _labels(args.label)
     jobs = _read(settings, lambda reader: reader.list_jobs(states, labels, args.limit))
     if args.json:
-        print(json.dumps([job_json(job) for job in jobs], indent=2))
+        price = settings.vertex.price_per_million_tokens
+        print(json.dumps([job_json(job, price) for job in jobs], indent=2))
         return 0
     if not jobs:
         print("no jobs match the filters" if states or labels else "no jobs")
@@ -340,20 +341,38 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from orchestrator.report import detail_json, epoch_summary, loss_chart, progress_pct
+    from orchestrator.report import (
+        detail_json,
+        epoch_summary,
+        estimated_cost,
+        loss_chart,
+        progress_pct,
+        state_words,
+        substate_words,
+    )
 
     settings = _settings(args)
 
     detail = _read(settings, lambda reader: reader.detail(args.job))
     if args.json:
-        print(json.dumps(detail_json(detail), indent=2))
+        print(json.dumps(detail_json(detail, settings.vertex.price_per_million_tokens), indent=2))
         return 0
     job = detail.job
     console = Console()
-    console.print(f"[bold]{job.id}[/bold]  {job.display_name or ''}  [bold]{job.state.value}[/bold]")
+    price = settings.vertex.price_per_million_tokens
+    cost = estimated_cost(job, price)
+    console.print(f"[bold]{job.id}[/bold]  {job.display_name or ''}  [bold]{state_words(job)}[/bold]",
+                  highlight=False)
     for label, value in (
         ("tuned model", job.model_name), ("endpoint", job.endpoint), ("operation", job.operation_name),
-        ("remote job", job.remote_job), ("base model", job.base_model),
+        ("remote job", job.remote_job),
+        ("remote state", job.remote_state and " ".join(filter(None, [job.remote_state, substate_words(job) and
+                                                                     f"({substate_words(job)})"]))),
+        ("billable tokens", job.billable_tokens and f"{job.billable_tokens:,}" + (
+            f" (estimated cost {cost:,.2f} at your price of {price:g} per million tokens)" if cost is not None
+            else "")),
+        ("training data", job.training_data_uri), ("validation data", job.validation_data_uri),
+        ("base model", job.base_model),
         ("job key", job.job_key), ("file", job.source_file),
         ("retry of", job.retry_of and f"{job.retry_of} (this job is a new attempt of it)"),
         ("retried as", detail.retried_as and f"{detail.retried_as} (the next attempt of this job)"),

@@ -64,6 +64,28 @@ def timing(job: Job, now: datetime) -> str:
     return text
 
 
+def substate_words(job: Job) -> str:
+    """What the remote job waits for or does, in words: ``TUNING_JOB_STATE_WAITING_FOR_QUOTA`` → ``waiting
+    for quota``; "" when the service reported none (or the job has ended: it is history then)."""
+    if not job.remote_substate or job.state in TERMINAL:
+        return ""
+    name = job.remote_substate.rpartition("STATE_")[2] or job.remote_substate
+    return name.replace("_", " ").lower()
+
+
+def state_words(job: Job) -> str:
+    """The state as ``status`` shows it: ``running (waiting for quota)``, ``running (cancel requested)``."""
+    notes = [n for n in (substate_words(job), "cancel requested" if job.cancel_requested else "") if n]
+    return job.state.value + (f" ({', '.join(notes)})" if notes else "")
+
+
+def estimated_cost(job: Job, price_per_million_tokens: float) -> float | None:
+    """Billable tokens x the user's own price (``[vertex] price_per_million_tokens``); None when unknown."""
+    if not job.billable_tokens or price_per_million_tokens <= 0:
+        return None
+    return job.billable_tokens * price_per_million_tokens / 1_000_000
+
+
 def error_summary(job: Job, width: int = 60) -> str:
     """The final error, or the latest retried one (marked as such), cut to ``width``."""
     text = job.error_message or (f"retrying: {job.last_error}" if job.last_error else "")
@@ -75,7 +97,7 @@ def status_row(job: Job, now: datetime) -> dict[str, str]:
     pct = progress_pct(job)
     return {
         "id": job.id,
-        "state": job.state.value + (" (cancel requested)" if job.cancel_requested else ""),
+        "state": state_words(job),
         "name": job.display_name or job.tuned_model_id,
         "progress": "" if pct is None else f"{pct:.0f}%",
         "steps": f"{job.completed_steps}/{job.total_steps or '?'}",
@@ -130,8 +152,9 @@ def shorten_end(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def job_json(job: Job) -> dict[str, Any]:
-    """A job as JSON-ready data (``--json``): every column, timestamps in ISO 8601."""
+def job_json(job: Job, price_per_million_tokens: float = 0.0) -> dict[str, Any]:
+    """A job as JSON-ready data (``--json``): every column, timestamps in ISO 8601, and the estimated
+    cost at the user's own price (None without one, or without billable tokens)."""
     data: dict[str, Any] = {}
     for name in Job.__dataclass_fields__:
         value = getattr(job, name)
@@ -140,6 +163,7 @@ def job_json(job: Job) -> dict[str, Any]:
     data["labels"] = json.loads(job.labels)
     data["tuned_model"] = job.model_name  # the service's name for it, once it named one
     data["progress_pct"] = progress_pct(job)
+    data["estimated_cost"] = estimated_cost(job, price_per_million_tokens)
     for internal in ("lease_owner", "lease_expires_at", "intake_id"):
         del data[internal]
     return data
@@ -156,10 +180,10 @@ def rejection_json(rejection: Rejection) -> dict[str, Any]:
     }
 
 
-def detail_json(detail: JobDetail) -> dict[str, Any]:
+def detail_json(detail: JobDetail, price_per_million_tokens: float = 0.0) -> dict[str, Any]:
     """``orchestrator show --json``."""
     return {
-        **job_json(detail.job),
+        **job_json(detail.job, price_per_million_tokens),
         "retried_as": detail.retried_as,
         "example_count": detail.example_count,
         "file_bytes": detail.file_bytes,

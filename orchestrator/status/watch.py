@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
 from orchestrator.jobs import TERMINAL, Job, JobState
-from orchestrator.report import shorten_middle, timing
+from orchestrator.report import shorten_middle, state_words, timing
 
 #: Reads the jobs to show: the unfinished ones, plus those with the given ids whatever their state.
 FetchJobs = Callable[[Collection[str]], Awaitable[list[Job]]]
@@ -32,7 +33,7 @@ _STATE_STYLE = {
 def _fields(job: Job, now: datetime) -> dict[str, Any]:
     style = _STATE_STYLE.get(job.state, "cyan")
     loss = "" if job.last_loss is None else f"loss {job.last_loss:.4f}"
-    return {"state": f"[{style}]{job.state.value}[/{style}]", "loss": loss, "timing": timing(job, now)}
+    return {"state": f"[{style}]{escape(state_words(job))}[/{style}]", "loss": loss, "timing": timing(job, now)}
 
 
 def _utc_now() -> datetime:

@@ -148,7 +148,7 @@ class StatusReader:
             job=job,
             example_count=spec.example_count,
             file_bytes=spec.file_bytes,
-            hyperparameters=body.get("tuningTask", {}).get("hyperparameters", {}),
+            hyperparameters=_hyperparameters(body),
             events=tuple(
                 Event(at=r.at.isoformat(), from_state=r.from_state, to_state=r.to_state, detail=json.loads(r.detail))
                 for r in event_rows
@@ -187,3 +187,18 @@ class StatusReader:
         found = [rejection_from_row(r) for r in rows]
         _one_match("rejection", ref, [f"{r.id} ({r.file})" for r in found])
         return found[0]
+
+
+def _hyperparameters(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The hyper-parameters of a stored request body, in either service's shape (empty when absent).
+
+    The body is the document the intake stored: the ``tunedModels.create`` request, or the Vertex
+    contract's ``{"tuningJob": …}``; both carry their hyper-parameters under their own names.
+    """
+    for path in (("tuningTask", "hyperparameters"), ("tuningJob", "supervisedTuningSpec", "hyperParameters")):
+        node: Any = body
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping):
+            return node
+    return {}
