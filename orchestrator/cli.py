@@ -56,14 +56,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+#: What ``orchestrator --help`` says above the commands.
+DESCRIPTION = """Turn a folder of tuning-job files into tuned models, and keep an honest record of every job.
+'run' is the daemon; the other commands read and steer its status database."""
+#: What ``orchestrator --help`` says below the commands.
+EXAMPLES = """examples:
+  orchestrator demo                          the tutorial job end to end, against the built-in emulator
+  orchestrator run --config orchestrator.toml
+  orchestrator submit my-job.json            validate a job file, then drop it into the daemon's inbox
+  orchestrator status                        one line per job (--json for scripts)
+  orchestrator show 3dbb                     one job in full; a unique id prefix is enough
+  orchestrator watch                         live progress until the active jobs end
+  orchestrator retry 3dbb                    a failed job again, under a new tuned-model id
+  orchestrator rejected                      the job files the intake refused, and why
+  orchestrator prune --older-than 30d --dry-run
+
+Settings come from --config FILE or $ORCHESTRATOR_CONFIG, and any key from ORCHESTRATOR_<SECTION>_<KEY>.
+Every command has its own --help. More: README.md and docs/operations.md.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
-    parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="orchestrator", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    def command(name: str, help_text: str, handler: Any) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, handler: Any, into: Any = commands) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = into.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(handler=handler)
         sub.add_argument("--config", type=Path, default=os.environ.get("ORCHESTRATOR_CONFIG"),
                          help="TOML settings file (default: $ORCHESTRATOR_CONFIG, else built-in defaults)")
@@ -78,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="daemon.log_level")
     run.add_argument("--log-format", choices=["auto", "json", "console"], help="daemon.log_format")
 
-    demo = commands.add_parser("demo", help="run the tutorial job end to end against the built-in emulator")
+    demo_help = "run the tutorial job end to end against the built-in emulator"
+    demo = commands.add_parser("demo", help=demo_help, description=(
+        f"{demo_help}: start the emulator and the daemon in a temporary folder, drop the REST tutorial's job "
+        "file (verbatim) into the spool, show its progress until it succeeds, and print where the status "
+        "database is. Needs no credentials and no network."
+    ))
     demo.set_defaults(handler=_demo)
     demo.add_argument("--workdir", type=Path, help="folder for the spool and database (default: a new temp folder)")
     demo.add_argument("--verbose", action="store_true", help="show the daemon's log lines")
@@ -137,20 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", type=Path, required=True, help="loss.png, loss.svg or loss.pdf")
     plot.add_argument("--database", type=Path, help="status database file (database.path)")
 
-    prune = command("prune", "delete the history of jobs that ended long ago (unfinished jobs are kept)", _prune)
+    prune = command("prune", "delete the history and the accepted job files of jobs that ended long ago "
+                             "(unfinished jobs are kept)", _prune)
     prune.add_argument("--older-than", required=True, type=_duration, metavar="AGE",
                        help="finished more than AGE ago: 30d, 12h, 90m, 2w")
     prune.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
     prune.add_argument("--json", action="store_true", help="print JSON")
+    prune.add_argument("--spool", type=Path, help="spool folder (spool.path), whose accepted/ files go too")
     prune.add_argument("--database", type=Path, help="status database file (database.path)")
 
-    db = commands.add_parser("db", help="database maintenance")
+    db = commands.add_parser("db", help="status database maintenance (see: orchestrator db --help)",
+                             description="Status database maintenance. The daemon applies the migrations "
+                                         "itself when it starts; 'upgrade' does it without starting it.")
+    db.set_defaults(handler=lambda _args: _usage(db))
     db_commands = db.add_subparsers(title="db commands", metavar="DB_COMMAND")
-    upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations")
-    upgrade.set_defaults(handler=_db_upgrade)
-    upgrade.add_argument("--config", type=Path, default=os.environ.get("ORCHESTRATOR_CONFIG"))
+    upgrade = command("upgrade", "apply the schema migrations to the status database (the daemon does this at "
+                                 "start-up too)", _db_upgrade, into=db_commands)
     upgrade.add_argument("--database", type=Path, help="status database file (database.path)")
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    """A command group given without its sub-command: its help, as a usage error."""
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 def _read(settings: Settings, query: Callable[[StatusReader], Awaitable[T]]) -> T:
@@ -495,35 +531,49 @@ def _duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``90m``, ``45s`` or ``2w`` as a timedelta (argparse type)."""
     number, unit = text[:-1], text[-1:].lower()
     if unit not in _UNITS or not number.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number and a unit (s, m, h, d, w), e.g. 30d")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a whole number and a unit: s (seconds), m (minutes), h (hours), d (days) "
+            "or w (weeks), e.g. 30d"
+        )
     return timedelta(seconds=int(number) * _UNITS[unit])
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from orchestrator.intake import accepted_files
     from orchestrator.report import age
     from orchestrator.store import SqlStore
 
     settings = _settings(args)
     if not settings.database.path.exists():
         raise FileNotFoundError(f"no status database at {settings.database.path}")
+    now = clock.now()
 
-    async def prune() -> Any:
+    async def prune() -> tuple[Any, list[Path]]:
+        # The same ``now`` twice selects the same jobs (a finished job's finished_at never moves). Their
+        # files in spool/accepted/ go first: a crash in between leaves rows without files, never
+        # files that no later prune can find.
         store = SqlStore(settings.database.path, settings.database.busy_timeout)
         try:
-            return await store.prune(args.older_than, clock.now(), dry_run=args.dry_run)
+            doomed = await store.prune(args.older_than, now, dry_run=True)
+            files = accepted_files(settings.spool.path, doomed.job_ids)
+            if args.dry_run:
+                return doomed, files
+            for path in files:
+                path.unlink(missing_ok=True)
+            return await store.prune(args.older_than, now), files
         finally:
             await store.dispose()
 
-    result = asyncio.run(prune())
-    now = clock.now()
+    result, files = asyncio.run(prune())
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "older_than_seconds": args.older_than.total_seconds(),
-                          "jobs": list(result.job_ids), "events": result.events, "snapshots": result.snapshots},
-                         indent=2))
+                          "jobs": list(result.job_ids), "events": result.events, "snapshots": result.snapshots,
+                          "files": [str(path) for path in files]}, indent=2))
         return 0
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(result.job_ids)} jobs that ended more than {age(now - args.older_than, now)} ago, "
-          f"with {result.events} events and {result.snapshots} snapshots")
+          f"with {result.events} events, {result.snapshots} snapshots and {len(files)} job files "
+          f"from {settings.spool.path / 'accepted'}")
     shown = result.job_ids[:20]
     if shown:
         more = f" and {len(result.job_ids) - len(shown)} more" if len(result.job_ids) > len(shown) else ""

@@ -18,7 +18,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +97,17 @@ def drop_job_file(spool_root: Path, name: str, data: bytes) -> Path:
         os.fsync(handle.fileno())
     os.replace(temporary, target)
     return target
+
+
+def accepted_files(spool_root: Path, job_ids: Collection[str]) -> list[Path]:
+    """The files in ``spool/accepted/`` that became the jobs ``job_ids`` (named ``<job id>--<name>``)."""
+    wanted = set(job_ids)
+    folder = spool_dirs(spool_root)[ACCEPTED]
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(folder / e.name for e in entries if e.name.partition(SEPARATOR)[0] in wanted)
+    except FileNotFoundError:
+        return []
 
 
 def new_job_from_file(

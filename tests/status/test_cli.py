@@ -165,22 +165,32 @@ def test_plot_refuses_a_job_without_snapshots_or_an_unknown_format(
 
 
 def test_prune_removes_only_old_terminal_jobs_and_reports_them(
-    sample_db: Sample, capsys: pytest.CaptureFixture[str]
+    sample_db: Sample, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A dry run reports and keeps; the real run removes the old job's rows and nothing else."""
+    """A dry run reports and keeps; the real run removes the old job's rows and its accepted file, nothing else."""
     path, ids = sample_db
-    dry = json.loads(run(capsys, "prune", "--older-than", "30d", "--dry-run", "--json", "--database", str(path)))
-    assert dry == {"dry_run": True, "older_than_seconds": 30 * 86400.0, "jobs": [ids.old_succeeded],
-                   "events": 4, "snapshots": 12}
+    accepted = tmp_path / "spool" / "accepted"
+    accepted.mkdir(parents=True)
+    for job_id in (ids.old_succeeded, ids.succeeded):
+        (accepted / f"{job_id}--job.json").write_text("{}")
+    spool = ("--spool", str(tmp_path / "spool"), "--database", str(path))
+    old_file = str(accepted / f"{ids.old_succeeded}--job.json")
 
-    out = run(capsys, "prune", "--older-than", "30d", "--database", str(path))
+    dry = json.loads(run(capsys, "prune", "--older-than", "30d", "--dry-run", "--json", *spool))
+    assert dry == {"dry_run": True, "older_than_seconds": 30 * 86400.0, "jobs": [ids.old_succeeded],
+                   "events": 4, "snapshots": 12, "files": [old_file]}
+    assert len(list(accepted.iterdir())) == 2
+
+    out = run(capsys, "prune", "--older-than", "30d", *spool)
     assert out.splitlines() == [
-        "removed 1 jobs that ended more than 30d ago, with 4 events and 12 snapshots", f"  {ids.old_succeeded}",
+        f"removed 1 jobs that ended more than 30d ago, with 4 events, 12 snapshots and 1 job files from {accepted}",
+        f"  {ids.old_succeeded}",
     ]
+    assert [p.name for p in accepted.iterdir()] == [f"{ids.succeeded}--job.json"]
     left = json.loads(run(capsys, "status", "--json", "--database", str(path)))
     assert {j["id"] for j in left} == {ids.succeeded, ids.running, ids.failed, ids.queued}
-    again = json.loads(run(capsys, "prune", "--older-than", "30d", "--json", "--database", str(path)))
-    assert again["jobs"] == []
+    again = json.loads(run(capsys, "prune", "--older-than", "30d", "--json", *spool))
+    assert again["jobs"] == [] and again["files"] == []
 
 
 def test_prune_rejects_a_malformed_age(sample_db: Sample, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,7 +199,9 @@ def test_prune_rejects_a_malformed_age(sample_db: Sample, capsys: pytest.Capture
     with pytest.raises(SystemExit) as exit_info:
         main(["prune", "--older-than", "30", "--database", str(path)])
     assert exit_info.value.code == 2
-    assert "expected a whole number and a unit" in capsys.readouterr().err
+    assert "expected a whole number and a unit: s (seconds), m (minutes), h (hours), d (days) or w (weeks)" in (
+        capsys.readouterr().err
+    )
 
 
 async def test_watch_follows_active_jobs_until_they_end(sample_db: Sample) -> None:
