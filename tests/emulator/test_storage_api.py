@@ -99,3 +99,19 @@ async def test_anonymous_refused_when_tokens_are_enforced(
             f"{url}{UPLOAD}?uploadType=media&name=x", data=b"1", headers={"Authorization": "Bearer tok"}
         ) as r:
             assert r.status == 200
+
+
+async def test_faults_speak_the_storage_envelope(base_url: str, http: aiohttp.ClientSession) -> None:
+    rules = {
+        "rules": [
+            {"kind": "http_error", "status": 503, "routes": ["storage_list"], "calls": [1]},
+            {"kind": "rate_limit", "routes": ["storage_list"], "calls": [2]},
+        ]
+    }
+    async with http.post(f"{base_url}/_emulator/faults", data=json.dumps(rules)) as r:
+        assert r.status == 200
+    await upload(http, base_url, "a.txt", b"1")
+    for expected, reason in ((503, "backendError"), (429, "rateLimitExceeded")):
+        async with http.get(f"{base_url}/storage/v1/b/{BUCKET}/o") as r:
+            error = (await r.json())["error"]
+        assert (r.status, error["code"], error["errors"][0]["reason"]) == (expected, expected, reason)

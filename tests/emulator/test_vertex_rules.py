@@ -196,3 +196,21 @@ async def test_rate_limit_has_retry_info(base_url: str, http: aiohttp.ClientSess
     kinds = {detail["@type"].rsplit(".", 1)[1]: detail for detail in error["error"]["details"]}
     assert kinds["RetryInfo"]["retryDelay"] == "2.500s"
     assert NUMBER in error["error"]["message"] and "QuotaFailure" in kinds
+
+
+async def test_server_errors_and_drops_on_vertex_routes(base_url: str, http: aiohttp.ClientSession) -> None:
+    """A 503 in Google's envelope; a dropped connection; both counted per route and status."""
+    rules = [
+        {"kind": "http_error", "status": 503, "routes": ["vertex_list"], "calls": [1]},
+        {"kind": "drop_connection", "routes": ["vertex_list"], "calls": [2]},
+    ]
+    await _plan(http, base_url, rules)
+    status, error = await vcall(http, "GET", base_url + JOBS)
+    assert (status, error["error"]) == (
+        503,
+        {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"},
+    )
+    # aiohttp resends an idempotent request once after a reset, so the caller sees the retry's 200.
+    assert (await vcall(http, "GET", base_url + JOBS))[0] == 200
+    async with http.get(f"{base_url}/_emulator/requests") as response:
+        assert (await response.json())["vertex_list"] == {"503": 1, "dropped": 1, "200": 1}
