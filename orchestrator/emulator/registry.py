@@ -7,9 +7,6 @@ frees its id.  The registry also keeps the counts the introspection routes repor
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import random
 import re
 import string
@@ -18,6 +15,7 @@ from typing import Final
 
 from orchestrator.emulator.catalog import BaseModel
 from orchestrator.emulator.errors import ApiError, message_for_code, resource_exhausted
+from orchestrator.emulator.paging import decode_page_token, encode_page_token, query_hash
 from orchestrator.emulator.records import SimClock, TunedModelRecord
 from orchestrator.emulator.settings import EmulatorSettings
 from orchestrator.emulator.training import Run, total_steps
@@ -178,10 +176,10 @@ class Registry:
         if page_size < 0:
             raise ApiError.invalid("page_size must not be negative.", "page_size")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        query_hash = hashlib.sha256(f"{owner}\x00{filter_text}".encode()).hexdigest()[:16]
+        bound_to = query_hash(str(owner), filter_text)
         after = 0
         if page_token:
-            after = _decode_token(page_token, query_hash)
+            after = decode_page_token(page_token, bound_to)
         terms = filter_text.lower().split()
         scopes = {term for term in terms if ":" in term}
         matches = [
@@ -190,7 +188,7 @@ class Registry:
             if record.seq > after and _visible(record, owner, scopes) and _matches(record, terms)
         ]
         page = matches[:size]
-        token = _encode_token(page[-1].seq, query_hash) if len(matches) > size else None
+        token = encode_page_token(page[-1].seq, bound_to) if len(matches) > size else None
         return page, token
 
 
@@ -212,20 +210,3 @@ def _matches(record: TunedModelRecord, terms: list[str]) -> bool:
     """Free-text terms (those without ``:``) must all appear in displayName or description."""
     text = f"{record.display_name}\n{record.description}".lower()
     return all(term in text for term in terms if ":" not in term)
-
-
-def _encode_token(seq: int, query_hash: str) -> str:
-    raw = json.dumps({"after": seq, "q": query_hash}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, query_hash: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        value = json.loads(raw)
-        after, bound = int(value["after"]), value["q"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ApiError.invalid("Invalid page token.", "page_token") from exc
-    if bound != query_hash:
-        raise ApiError.invalid("The page token does not match the previous request's parameters.", "page_token")
-    return after

@@ -13,9 +13,6 @@ values may be double-quoted), joined by ``AND``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import math
 import random
 import re
@@ -24,6 +21,7 @@ from collections import Counter, defaultdict, deque
 from typing import Final
 
 from orchestrator.emulator.errors import ApiError
+from orchestrator.emulator.paging import decode_page_token, encode_page_token, query_hash
 from orchestrator.emulator.records import SimClock
 from orchestrator.emulator.settings import EmulatorSettings
 from orchestrator.emulator.vertex.dataset import data_stats
@@ -237,8 +235,8 @@ class TuningJobs:
         now = self.clock.now()
         self.advance(project, now)
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        query_hash = hashlib.sha256(f"{project}\x00{location}\x00{filter_text}".encode()).hexdigest()[:16]
-        before = _decode_token(page_token, query_hash) if page_token else math.inf
+        bound_to = query_hash(project, location, filter_text)
+        before = decode_page_token(page_token, bound_to) if page_token else math.inf
         page: list[TuningJobRecord] = []
         for record in reversed(self.jobs.values()):
             if record.seq >= before or record.project != project or record.location != location:
@@ -246,7 +244,7 @@ class TuningJobs:
             if record.visible_from > now or not _matches(record, terms, now):
                 continue
             if len(page) == size:
-                return page, _encode_token(page[-1].seq, query_hash)
+                return page, encode_page_token(page[-1].seq, bound_to)
             page.append(record)
         return page, None
 
@@ -289,19 +287,3 @@ def _matches(record: TuningJobRecord, terms: list[Term], now: float) -> bool:
         if kind == "label" and labels.get(key) != value:
             return False
     return True
-
-
-def _encode_token(seq: int, query_hash: str) -> str:
-    raw = json.dumps({"before": seq, "q": query_hash}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, query_hash: str) -> int:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        before, bound = int(value["before"]), value["q"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ApiError.invalid("Invalid page token.", "page_token") from exc
-    if bound != query_hash:
-        raise ApiError.invalid("The page token does not match the previous request's parameters.", "page_token")
-    return before
