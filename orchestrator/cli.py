@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         result: int = args.handler(args)
-    except (OrchestratorError, FileNotFoundError) as exc:
+    except (OrchestratorError, OSError) as exc:  # a plain mistake (a path, a permission) is one line
         print(f"orchestrator: {exc}", file=sys.stderr)
         return 1
     return result

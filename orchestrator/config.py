@@ -9,6 +9,7 @@ back to a default.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -22,6 +23,19 @@ from orchestrator.errors import ConfigError
 from orchestrator.spec import DEFAULT_MAX_FILE_BYTES
 
 ENV_PREFIX = "ORCHESTRATOR_"
+#: ``ORCHESTRATOR_*`` variables that are not settings by design: the config file's path. (The
+#: ``orchestrator emulator`` command's own ``ORCHESTRATOR_EMULATOR_*`` variables are allowed too.)
+NOT_SETTINGS = frozenset({"ORCHESTRATOR_CONFIG"})
+EMULATOR_COMMAND_PREFIX = "ORCHESTRATOR_EMULATOR_"
+
+#: Keys whose value must be above zero: at 0 they would divide by zero, spin, or never act.
+MUST_BE_POSITIVE = frozenset({
+    "spool.rescan_interval", "spool.max_file_bytes", "api.timeout", "scheduler.poll_min_interval",
+    "scheduler.poll_max_interval", "scheduler.backoff_base", "scheduler.backoff_cap", "scheduler.lease_seconds",
+    "emulator.step_seconds", "emulator.time_scale", "status.max_tick_age", "status.max_write_age",
+})
+#: Inclusive upper bounds.
+MAXIMUM = {"status.port": 65535}
 #: ``[api] base_url`` value that makes the daemon start the built-in emulator in-process.
 EMBEDDED_EMULATOR = "emulator"
 
@@ -204,16 +218,12 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     working directory.
     """
     environ = os.environ if environ is None else environ
+    check_environment(environ)
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
         source = str(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(source, "", "file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+        raw = _read_toml(path)
     base_dir = path.parent if path is not None else Path.cwd()
     sections: dict[str, Any] = {}
     section_types = _field_types(Settings)
@@ -226,8 +236,9 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         sections[section.name] = section_cls(**values)
     for unknown in raw:
         raise ConfigError(source, unknown, f"unknown section (known: {', '.join(f.name for f in fields(Settings))})")
-    # Keys that span sections are checked once all are read; with no file, they came from the environment.
-    return check_settings(Settings(**sections), source if path is not None else "environment")
+    # Keys that span sections are checked once all are read, each named with where its value came from.
+    settings = Settings(**sections)
+    return check_settings(settings, _origins(source, environ))
 
 
 def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
@@ -238,37 +249,138 @@ def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Setting
         checked = {key: _coerce(f"{name}.{key}", _field_types(type(section))[key], value, "command line")
                    for key, value in values.items() if value is not None}
         changed[name] = replace(section, **checked)
-    return check_settings(replace(settings, **changed), "command line")
+    origins = {f"{name}.{key}": "command line" for name, values in sections.items()
+               for key, value in values.items() if value is not None}
+    return check_settings(replace(settings, **changed), origins)
 
 
-def check_settings(settings: Settings, source: str) -> Settings:
-    """The rules that span keys: the ``[vertex]`` section is complete and sane when the backend is Vertex.
+def check_environment(environ: Mapping[str, str]) -> None:
+    """An ``ORCHESTRATOR_*`` variable that names no setting is an error naming the closest one.
 
-    Checked once at start-up, so a mistake is one line naming the key instead of a failed job later.
+    A typo (``ORCHESTRATOR_SCHEDULER_MAX_ACTIV_JOBS``) would otherwise silently leave the default
+    in force. :data:`NOT_SETTINGS` and the emulator command's variables are not settings by design.
     """
+    known = {_env_name(key): key for key in _all_keys()}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name in NOT_SETTINGS:
+            continue
+        if name.startswith(EMULATOR_COMMAND_PREFIX) and name in _emulator_command_variables():
+            continue
+        closest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        section, _, key = known[closest[0]].partition(".") if closest else ("", "", "")
+        hint = f"did you mean {closest[0]} ([{section}] {key})?" if closest else (
+            "settings are ORCHESTRATOR_<SECTION>_<KEY>, as listed in config/orchestrator.toml")
+        raise ConfigError(f"environment {name}", "", f"names no setting; {hint}")
+
+
+def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
+    """The rules that span keys, each error naming a key and where its value came from (``origins``).
+
+    Bounds that contradict each other (a minimum above its maximum, a stall timeout shorter than the
+    longest wait between two polls, a health limit below a pause the daemon takes on purpose), and
+    the ``[vertex]`` section when the backend is Vertex. Checked once at start-up, so a mistake is one
+    line naming the key instead of a failed job later.
+    """
+    scheduler, status = settings.scheduler, settings.status
+    _at_most(origins, "scheduler.poll_min_interval", scheduler.poll_min_interval,
+             "scheduler.poll_max_interval", scheduler.poll_max_interval)
+    _at_most(origins, "scheduler.backoff_base", scheduler.backoff_base, "scheduler.backoff_cap", scheduler.backoff_cap)
+    if scheduler.stall_timeout:
+        _at_most(origins, "scheduler.poll_max_interval", scheduler.poll_max_interval,
+                 "scheduler.stall_timeout", scheduler.stall_timeout,
+                 "(a job would stall between two polls; or set stall_timeout = 0 to disable the check)")
+    _at_most(origins, "scheduler.backoff_cap", scheduler.backoff_cap, "status.max_write_age", status.max_write_age,
+             "(a daemon pausing for backoff_cap writes nothing, and /healthz would call it dead)")
     if settings.api.backend != "vertex":
         return settings
     vertex = settings.vertex
     if settings.api.auth == "api_key":
-        raise ConfigError(source, "api.auth", "Vertex AI takes no API key: use 'adc' (a service account or gcloud "
+        raise _invalid(origins, "api.auth", "Vertex AI takes no API key: use 'adc' (a service account or gcloud "
                           "application default credentials), or 'none' for the emulator")
     required = 'is required with [api] backend = "vertex"'
     if not VERTEX_PROJECT.fullmatch(vertex.project):
         problem = f"must be a Google Cloud project id or number, not {vertex.project!r}"
-        raise ConfigError(source, "vertex.project", problem if vertex.project else required)
+        raise _invalid(origins, "vertex.project", problem if vertex.project else required)
     if not VERTEX_LOCATION.fullmatch(vertex.location):
-        raise ConfigError(source, "vertex.location", f"must be a region such as 'us-central1', not {vertex.location!r}")
+        raise _invalid(origins, "vertex.location", f"must be a region such as 'us-central1', not {vertex.location!r}")
     if not STAGING_URI.fullmatch(vertex.staging_uri):
         problem = f"must be gs://BUCKET or gs://BUCKET/PREFIX, not {vertex.staging_uri!r}"
-        raise ConfigError(source, "vertex.staging_uri", problem if vertex.staging_uri else
+        raise _invalid(origins, "vertex.staging_uri", problem if vertex.staging_uri else
                           f"{required}: the gs://BUCKET/PREFIX the daemon uploads training data to")
     if vertex.list_settle_seconds < settings.api.timeout:
         raise ConfigError(source, "vertex.list_settle_seconds", f"must be at least [api] timeout "
                           f"({settings.api.timeout:g} s): a create still in flight must not be sent again, "
                           f"got {vertex.list_settle_seconds:g}")
     if vertex.storage_url and not vertex.storage_url.startswith(("http://", "https://")):
-        raise ConfigError(source, "vertex.storage_url", f"must be an http(s) URL, not {vertex.storage_url!r}")
+        raise _invalid(origins, "vertex.storage_url", f"must be an http(s) URL, not {vertex.storage_url!r}")
     return settings
+
+
+def _at_most(origins: Mapping[str, str], low_key: str, low: float, high_key: str, high: float, why: str = "") -> None:
+    """``low_key`` may not exceed ``high_key``; the error names both and where each value came from."""
+    if low > high:
+        problem = f"{low:g} is above {high_key} ({high:g}, from {_origin(origins, high_key)})"
+        raise ConfigError(_origin(origins, low_key), low_key, f"{problem} {why}".strip())
+
+
+def _origin(origins: Mapping[str, str], key: str) -> str:
+    return origins.get(key, "defaults")
+
+
+def _invalid(origins: Mapping[str, str], key: str, problem: str) -> ConfigError:
+    """The error for ``key``, naming where its value came from."""
+    return ConfigError(_origin(origins, key), key, problem)
+
+
+def _origins(source: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Where each key's value came from: ``environment ORCHESTRATOR_…`` or the file (absent: a default)."""
+    origins = {}
+    for key in _all_keys():
+        if _env_name(key) in environ:
+            origins[key] = f"environment {_env_name(key)}"
+        elif source != "defaults":
+            origins[key] = source
+    return origins
+
+
+def _all_keys() -> list[str]:
+    """Every setting as ``section.key``."""
+    types = _field_types(Settings)
+    return [f"{section.name}.{key}" for section in fields(Settings) for key in _field_types(types[section.name])]
+
+
+def _env_name(key: str) -> str:
+    """``scheduler.max_active_jobs`` → ``ORCHESTRATOR_SCHEDULER_MAX_ACTIVE_JOBS``."""
+    return f"{ENV_PREFIX}{key.replace('.', '_')}".upper()
+
+
+def _emulator_command_variables() -> set[str]:
+    """The variables ``orchestrator emulator`` reads (imported only when such a variable is set)."""
+    from orchestrator.emulator.cli import env_name
+    from orchestrator.emulator.settings import EmulatorSettings
+
+    return {env_name(name) for name in ("host", "port", *(f.name for f in fields(EmulatorSettings)))}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's tables; a missing, unreadable or malformed file is one line (with the line and column)."""
+    source = str(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.11's message ends "(at line L, column C)"; the place goes where a key would.
+        message = str(exc)
+        place = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+        if place is None:
+            raise ConfigError(source, "", f"not valid TOML: {message}") from None
+        where = f"line {place[1]}, column {place[2]}"
+        raise ConfigError(source, where, f"not valid TOML: {message[: place.start()]}") from None
 
 
 def _section_values(
@@ -314,6 +426,10 @@ def _coerce(key: str, annotation: Any, value: Any, source: str) -> Any:
         number = _number(key, annotation, value, source)
         if number < 0:
             raise ConfigError(source, key, f"must not be negative, got {number}")
+        if number == 0 and key in MUST_BE_POSITIVE:
+            raise ConfigError(source, key, "must be above 0")
+        if key in MAXIMUM and number > MAXIMUM[key]:
+            raise ConfigError(source, key, f"must be at most {MAXIMUM[key]}, got {number}")
         return number
     if annotation is Path:
         if not isinstance(value, str) or not value:

@@ -24,7 +24,17 @@ class ConfigError(OrchestratorError):
         self.source = source
         self.key = key
         self.problem = problem
-        super().__init__(f"{source}: {key}: {problem}")
+        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
+
+
+class StatusPortUnavailable(OrchestratorError):
+    """The status server cannot listen where ``[status] host`` and ``port`` say."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(
+            f"status.port: cannot listen on {host}:{port}: {reason} (another daemon or program there? set [status] "
+            "port or ORCHESTRATOR_STATUS_PORT to a free port, or 0 for any free one)"
+        )
 
 
 class SpecError(OrchestratorError):

@@ -9,6 +9,7 @@ through the read-only :class:`~orchestrator.store.StatusReader`, like the CLI.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from orchestrator.config import StatusSettings
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, StatusPortUnavailable
 from orchestrator.jobs import JobState
 from orchestrator.report import detail_json, job_json, rejection_json
 from orchestrator.status.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -166,7 +167,11 @@ async def running_status_server(app: web.Application, host: str, port: int) -> A
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:  # in use, no such address, no permission: a configuration mistake
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StatusPortUnavailable(host, port, reason) from None
         bound_host, bound_port = runner.addresses[0][:2]
         yield f"http://[{bound_host}]:{bound_port}" if ":" in bound_host else f"http://{bound_host}:{bound_port}"
     finally:

@@ -64,7 +64,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[scheduler]\nmax_active_jobs = 1.5\n", "scheduler.max_active_jobs", "must be an integer"),
         ("[scheduler]\npoll_min_interval = -1\n", "scheduler.poll_min_interval", "must not be negative"),
         ("[spool]\nwatch = 'yes please'\n", "spool.watch", "true or false"),
-        ("[api\n", "", "not valid TOML"),
+        ("[api\n", "line 1, column 5", "not valid TOML"),
         ("[api]\nbackend = 'openai'\n", "api.backend", "must be one of"),
         ("[api]\nbackend = 'vertex'\n", "vertex.project", "is required"),
         ("[api]\nbackend = 'vertex'\nauth = 'api_key'\n[vertex]\nproject = 'my-project'\n", "api.auth",
@@ -143,3 +143,33 @@ def test_the_vertex_section_is_ignored_by_the_gemini_backend() -> None:
     settings = load_settings(None, environ={"ORCHESTRATOR_VERTEX_STAGING_URI": "not checked"})
 
     assert settings.api.backend == "gemini" and settings.vertex.staging_uri == "not checked"
+
+
+def test_variables_that_are_not_settings_by_design_are_allowed() -> None:
+    """The config file's path, and the ``orchestrator emulator`` command's own variables."""
+    settings = load_settings(None, environ={"ORCHESTRATOR_CONFIG": "x.toml", "ORCHESTRATOR_EMULATOR_PORT": "9000",
+                                            "ORCHESTRATOR_EMULATOR_FAULTS": "[]", "ORCHESTRATOR_API_TIMEOUT": "3"})
+
+    assert settings.api.timeout == 3.0
+
+
+@pytest.mark.parametrize("name", ["ORCHESTRATOR_SCHEDULER_MAX_ACTIV_JOBS", "ORCHESTRATOR_EMULATOR_TIME_SCLAE",
+                                  "ORCHESTRATOR_NONSENSE"])
+def test_an_environment_variable_naming_no_setting_is_an_error(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={name: "1"})
+
+    assert caught.value.source == f"environment {name}"
+    assert "names no setting" in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [({"scheduler": {"poll_min_interval": 120.0}}, "scheduler.poll_min_interval"),
+     ({"emulator": {"time_scale": 0.0}}, "emulator.time_scale")],
+)
+def test_command_line_overrides_meet_the_same_bounds(overrides: dict[str, dict[str, float]], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        with_overrides(Settings(), **overrides)
+
+    assert caught.value.key == key and caught.value.source == "command line"
