@@ -306,11 +306,11 @@ def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
     if not STAGING_URI.fullmatch(vertex.staging_uri):
         problem = f"must be gs://BUCKET or gs://BUCKET/PREFIX, not {vertex.staging_uri!r}"
         raise _invalid(origins, "vertex.staging_uri", problem if vertex.staging_uri else
-                          f"{required}: the gs://BUCKET/PREFIX the daemon uploads training data to")
+                       f"{required}: the gs://BUCKET/PREFIX the daemon uploads training data to")
     if vertex.list_settle_seconds < settings.api.timeout:
-        raise ConfigError(source, "vertex.list_settle_seconds", f"must be at least [api] timeout "
-                          f"({settings.api.timeout:g} s): a create still in flight must not be sent again, "
-                          f"got {vertex.list_settle_seconds:g}")
+        raise _invalid(origins, "vertex.list_settle_seconds", f"must be at least [api] timeout "
+                       f"({settings.api.timeout:g} s): a create still in flight must not be sent again, "
+                       f"got {vertex.list_settle_seconds:g}")
     if vertex.storage_url and not vertex.storage_url.startswith(("http://", "https://")):
         raise _invalid(origins, "vertex.storage_url", f"must be an http(s) URL, not {vertex.storage_url!r}")
     return settings
