@@ -268,6 +268,7 @@ def _drop(settings: Settings, name: str, data: bytes, spec: JobSpec) -> Path:
     A file whose job key (or tuned-model id) the database already holds would only be rejected.
     """
     from orchestrator.intake import INBOX, drop_job_file, spool_dirs
+    from orchestrator.store.sql import RETRYABLE
 
     inbox = spool_dirs(settings.spool.path)[INBOX]
     if not inbox.is_dir():
@@ -278,9 +279,11 @@ def _drop(settings: Settings, name: str, data: bytes, spec: JobSpec) -> Path:
     if settings.database.path.exists():
         existing = _read(settings, lambda reader: reader.job_by_identity(spec.job_key, spec.tuned_model_id))
         if existing is not None:
+            again = (f"orchestrator retry {existing.id}" if existing.state in RETRYABLE
+                     else "give the file another orchestrator.job_key")
             raise OrchestratorError(
                 f"duplicate: job key {spec.job_key!r} is already recorded as job {existing.id} "
-                f"({existing.state.value}); to run it again, give the file another orchestrator.job_key"
+                f"({existing.state.value}); to run it again: {again}"
             )
     return drop_job_file(settings.spool.path, name, data)
 

@@ -142,4 +142,8 @@ def test_submit_reports_a_job_the_database_already_holds(
     err = fail(capsys, "submit", str(job), "--spool", str(spool), "--database", str(path))
 
     assert f"job key 'done' is already recorded as job {ids.succeeded} (succeeded)" in err
+    assert "to run it again: give the file another orchestrator.job_key" in err
+    job.write_bytes(good_job(orchestrator={"job_key": "bad"}))  # the sample's failed job
+    err = fail(capsys, "submit", str(job), "--spool", str(spool), "--database", str(path))
+    assert f"already recorded as job {ids.failed} (failed); to run it again: orchestrator retry {ids.failed}" in err
     assert list((spool / "inbox").iterdir()) == []
