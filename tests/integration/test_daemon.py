@@ -43,8 +43,10 @@ async def test_bad_field_is_rejected_with_an_error_naming_it(daemon: RunningDaem
     [job] = await daemon.wait_for_jobs(1)
     rejected = daemon.settings.spool.path / "rejected"
     error_file = rejected / "too-long.json.error.json"
-    # A fresh invalid file may still be being written: the intake rejects it once it has settled.
-    await wait_until(lambda: asyncio.to_thread(error_file.exists), within=10)
+    # A fresh invalid file may still be being written: the intake rejects it once it has settled. The
+    # error report is written (and the rejection recorded) before the file moves: wait for both.
+    await wait_until(lambda: asyncio.to_thread(lambda: error_file.exists() and (rejected / "too-long.json").exists()),
+                     within=10)
     report = json.loads(error_file.read_text())
 
     assert job.source_file == "fine.json" and job.state is JobState.SUCCEEDED
