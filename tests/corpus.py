@@ -92,6 +92,9 @@ GOOD_TUTORIAL_JOB: Final = b"""
 #: Where the tutorial lives beside the checkout (``../shared``), when it does.
 TUTORIAL_SEED_PATH: Final = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_2dbaf5001c867d06.txt"
 
+#: The tutorial's REST script as the repository keeps it (from that seed, verbatim).
+TUTORIAL_SCRIPT_COPY: Final = Path(__file__).resolve().parent / "emulator" / "fixtures" / "tutorial_rest.sh"
+
 #: Pass as an override value to :func:`good_job` to leave a top-level field out.
 OMIT: Final = object()
 
