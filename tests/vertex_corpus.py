@@ -166,9 +166,9 @@ BAD_VERTEX_JOB_FILES: Final[list[BadJobFile]] = [
     BadJobFile("base_model an open model", good_vertex_job(base_model="gemma-3-27b-it"), "base_model", "not a Gemini"),
     BadJobFile(
         "base_model a resource name",
-        good_vertex_job(base_model="publishers/google/models/gemini-2.5-flash"),
+        good_vertex_job(base_model="projects/p/locations/us-central1/models/123"),
         "base_model",
-        "a model id alone",
+        "a base model's id",
     ),
     # --- other top-level fields
     BadJobFile(

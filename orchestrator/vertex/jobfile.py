@@ -83,6 +83,8 @@ ADAPTER_SIZES: Final[Mapping[str, int]] = {
     "ADAPTER_SIZE_THIRTY_TWO": 32,
 }
 _ADAPTER_SIZE_DEFAULT: Final = "ADAPTER_SIZE_UNSPECIFIED"
+#: The publisher's resource prefix a base model may also be named with (``publishers/google/models/gemini-…``).
+PUBLISHER_PREFIX: Final = "publishers/google/models/"
 _EXAMPLE_MODEL: Final = 'e.g. "gemini-2.5-flash"'
 
 #: ``gs://bucket/object``: a bucket name as Cloud Storage allows it, and a non-empty object name.
@@ -228,7 +230,12 @@ class VertexJobParser:
 
 
 def base_model_problem(model: str) -> str | None:
-    """Why ``model`` is not a Gemini model Vertex AI tunes, or None when it is; also checks ``[vertex] base_model``."""
+    """Why ``model`` is not a Gemini model Vertex AI tunes, or None when it is; also checks ``[vertex] base_model``.
+
+    The model is named by its id (``gemini-2.5-flash``) or with the publisher's prefix
+    (``publishers/google/models/gemini-2.5-flash``), as the service takes either.
+    """
+    model = model.removeprefix(PUBLISHER_PREFIX)
     if model in DOCUMENTED_MODELS:
         return None
     if model in RETIRED_MODELS:
@@ -236,7 +243,7 @@ def base_model_problem(model: str) -> str | None:
     if model.startswith("models/"):
         return f'is a Gemini API model name; Vertex AI names base models without "models/", {_EXAMPLE_MODEL}'
     if "/" in model:
-        return f"must be a model id alone, {_EXAMPLE_MODEL}, not a resource name"
+        return f"must be a base model's id, {_EXAMPLE_MODEL}, not another resource's name"
     if STABLE_GEMINI_MODEL.fullmatch(model):
         return None
     documented = ", ".join(DOCUMENTED_MODELS)
@@ -551,10 +558,11 @@ class _VertexValidator(FieldReader):
             return size
         if size not in ADAPTER_SIZES:
             self.fail(field, f"must be one of {', '.join(ADAPTER_SIZES)}, not {self.shown(size)}")
-        allowed = DOCUMENTED_MODELS.get(base_model)
+        model = base_model.removeprefix(PUBLISHER_PREFIX)
+        allowed = DOCUMENTED_MODELS.get(model)
         if allowed is not None and ADAPTER_SIZES[size] not in allowed:
             sizes = ", ".join(str(n) for n in sorted(allowed))
-            self.fail(field, f"{base_model} takes adapter sizes {sizes}; {size} is {ADAPTER_SIZES[size]}")
+            self.fail(field, f"{model} takes adapter sizes {sizes}; {size} is {ADAPTER_SIZES[size]}")
         return size
 
     def dataset_sources(self, spec: Mapping[str, Any], inline_training: bool, inline_validation: bool) -> None:

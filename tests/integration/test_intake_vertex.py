@@ -8,23 +8,31 @@ must end as its one specific rejection while good files of both forms become job
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
+import orchestrator
 from orchestrator.clock import SystemClock
 from orchestrator.config import DatabaseSettings, Settings, load_settings
+from orchestrator.daemon import run_daemon
 from orchestrator.intake import Intake, drop_job_file
 from orchestrator.jobfiles import job_file_parser
+from orchestrator.jobs import JobState
 from orchestrator.store import open_store
 from orchestrator.store.sql import SqlStore
+from orchestrator.vertex.jobfile import jsonl
+from tests.conftest import RunningDaemon
 from tests.corpus import GOOD_TUTORIAL_JOB, good_job
 from tests.reliability.conftest import all_jobs
 from tests.vertex_corpus import BAD_VERTEX_JOB_FILES, GOOD_VERTEX_JOB, conversation, good_vertex_job
@@ -196,3 +204,66 @@ def test_submit_validates_with_the_configured_service(tmp_path: Path) -> None:
     assert listing(tmp_path, "inbox") == ["good.json"]
     assert rejected.returncode == 1
     assert 'base_model: "models/gemini-2.5-flash" is a Gemini API model name' in rejected.stderr
+
+
+# --- a Vertex daemon, end to end on the emulator -------------------------------------------------------
+
+
+def example_file(name: str) -> bytes:
+    """A job file shipped in ``orchestrator/examples`` (the ones the README shows)."""
+    return (Path(orchestrator.__file__).parent / "examples" / name).read_bytes()
+
+
+async def upload(storage_url: str, uri: str, data: bytes) -> None:
+    """Put ``data`` at ``gs://bucket/object`` in the emulator's Cloud Storage, as a user's own upload."""
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    url = f"{storage_url}/upload/storage/v1/b/{bucket}/o"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, params={"uploadType": "media", "name": name}, data=data) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+async def test_a_vertex_daemon_tunes_every_example_file_form(settings: Settings, emulator_url: str) -> None:
+    """The README's example files, inline and in Cloud Storage, and the tutorial converted, all end succeeded."""
+    settings = replace(
+        settings,
+        api=replace(settings.api, backend="vertex", auth="none"),
+        vertex=replace(
+            settings.vertex,
+            project="my-project",
+            staging_uri="gs://orchestrator-staging/jobs",
+            storage_url=emulator_url,
+            base_model="gemini-2.0-flash-001",
+            list_settle_seconds=1.0,
+        ),
+    )
+    gcs_job = json.loads(example_file("vertex-gcs-dataset.json"))
+    dataset = gcs_job["supervised_tuning_spec"]
+    await upload(
+        emulator_url, dataset["training_dataset_uri"], jsonl([conversation(str(n), str(n + 1)) for n in range(8)])
+    )
+    await upload(emulator_url, dataset["validation_dataset_uri"], jsonl([conversation("41", "42")]))
+    for name in ("vertex-number-generator.json", "vertex-gcs-dataset.json", "number-generator.json"):
+        drop_job_file(settings.spool.path, name, example_file(name))
+    stop = asyncio.Event()
+    daemon = RunningDaemon(settings, stop, asyncio.create_task(run_daemon(settings, stop)))
+    try:
+        jobs = {job.source_file: job for job in await daemon.wait_for_jobs(3, within=60)}
+    finally:
+        stop.set()
+        await asyncio.wait_for(daemon.task, 15)
+
+    assert {name: job.state for name, job in jobs.items()} == dict.fromkeys(
+        ("vertex-number-generator.json", "vertex-gcs-dataset.json", "number-generator.json"), JobState.SUCCEEDED
+    )
+    assert jobs["number-generator.json"].base_model == "gemini-2.0-flash-001"
+    inline, in_storage = jobs["vertex-number-generator.json"], jobs["vertex-gcs-dataset.json"]
+    assert inline.training_data_uri is not None and inline.training_data_uri.startswith(
+        "gs://orchestrator-staging/jobs/"
+    )
+    assert in_storage.training_data_uri in (None, dataset["training_dataset_uri"])
+    for job in jobs.values():
+        assert job.remote_job is not None and "/tuningJobs/" in job.remote_job
+        assert job.completed_steps and job.completed_steps > 0

@@ -184,6 +184,14 @@ def test_documented_models_take_their_documented_adapter_sizes(model: str) -> No
             assert "takes adapter sizes" in rejection(data).problem
 
 
+def test_adapter_sizes_of_a_model_named_with_its_publisher() -> None:
+    hyper = {"adapter_size": "ADAPTER_SIZE_SIXTEEN"}
+    data = good_vertex_job(
+        base_model="publishers/google/models/gemini-2.5-pro", supervised_tuning_spec={"hyper_parameters": hyper}
+    )
+    assert rejection(data).problem == "gemini-2.5-pro takes adapter sizes 1, 2, 4, 8; ADAPTER_SIZE_SIXTEEN is 16"
+
+
 def test_unspecified_adapter_size_is_the_models_default() -> None:
     hyper = {"adapterSize": "ADAPTER_SIZE_UNSPECIFIED"}
     spec = parse(good_vertex_job(supervised_tuning_spec={"hyper_parameters": hyper}))
@@ -191,7 +199,15 @@ def test_unspecified_adapter_size_is_the_models_default() -> None:
 
 
 @pytest.mark.parametrize(
-    "model", ["gemini-2.5-flash", "gemini-2.0-flash-001", "gemini-3.5-flash", "gemini-3.1-flash-lite", "gemini-4-pro"]
+    "model",
+    [
+        "gemini-2.5-flash",
+        "gemini-2.0-flash-001",
+        "gemini-3.5-flash",
+        "gemini-3.1-flash-lite",
+        "gemini-4-pro",
+        "publishers/google/models/gemini-2.5-flash",
+    ],
 )
 def test_tunable_models(model: str) -> None:
     assert base_model_problem(model) is None
