@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -415,3 +416,15 @@ def test_corpus_entry_is_rejected_as_described(entry: BadJobFile) -> None:
 
 def test_good_builder_parses() -> None:
     assert parse(good_vertex_job()).example_count == 3
+
+
+def test_the_readmes_vertex_job_file_and_the_shipped_examples_parse() -> None:
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text(encoding="utf-8").split("### Job files on Vertex", 1)[1]
+    snippet = section.split("```json\n", 1)[1].split("```", 1)[0]
+    assert parse(snippet.encode()).example_count == 2
+    examples = root / "orchestrator" / "examples"
+    assert parse((examples / "vertex-number-generator.json").read_bytes()).example_count == 14
+    assert parse((examples / "vertex-gcs-dataset.json").read_bytes()).example_count == 0
+    converted = parse((examples / "number-generator.json").read_bytes(), default_base_model="gemini-2.5-flash")
+    assert converted.example_count == 15
