@@ -123,12 +123,12 @@ def status_table(jobs: Sequence[Job], now: datetime, width: int) -> tuple[list[s
     columns = [c for c in STATUS_COLUMNS if c != "error" or any(row["error"] for row in rows)]
     widths = {c: max([len(c), *(len(row[c]) for row in rows)]) for c in columns}
     room = width - (len(columns) - 1) - sum(w for c, w in widths.items() if c not in _SHRINKING)
-    if "error" in columns and room - 1 < sum(_SHRINKING.values()):  # too narrow for both: the name wins
+    if "error" in columns and room < sum(_SHRINKING.values()):  # too narrow for both: the name wins
         columns.remove("error")
         room += 1
     if "error" in columns:
-        name = max(_SHRINKING["name"], min(widths["name"], room * 2 // 3))
-        widths.update(name=name, error=max(_SHRINKING["error"], min(widths["error"], room - name)))
+        name = max(_SHRINKING["name"], min(widths["name"], room * 2 // 3, room - _SHRINKING["error"]))
+        widths.update(name=name, error=min(widths["error"], room - name))
     else:
         widths["name"] = max(_SHRINKING["name"], min(widths["name"], room))
     cells = [

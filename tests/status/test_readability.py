@@ -90,6 +90,8 @@ def alike(tmp_path: Path) -> Iterator[Path]:
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE jobs SET attempts = 1, last_error = '503 UNAVAILABLE: The model is overloaded.' "
                      "WHERE job_key = 'k0'")
+        conn.execute("UPDATE jobs SET state = 'cancelled', completed_steps = 422, total_steps = 1000, "
+                     "last_loss = 2.157, error_message = 'Operation cancelled.' WHERE job_key = 'k1'")
     yield path
 
 
@@ -101,6 +103,10 @@ def test_status_in_80_columns_keeps_names_apart(
     lines = capsys.readouterr().out.splitlines()
 
     assert all(len(line) <= 80 for line in lines)
+    header = lines[0].split()
+    assert header == ["id", "state", "name", "progress", "steps", "loss", "age", "error"]
+    cancelled = lines[2][:lines[0].index("name")].split() + lines[2][lines[0].index("progress"):].split()[:4]
+    assert cancelled[1:] == ["cancelled", "42%", "422/1000", "2.1570", "1m"]  # the fixed columns whole
     start, end = lines[0].index("name"), lines[0].index("progress")
     names = [line[start:end].strip() for line in lines[1:]]
     assert len(set(names)) == 4 and all(name.startswith("batch") for name in names[:3]), names
