@@ -83,6 +83,10 @@ async def test_invalid_create_is_400_naming_the_field(
         (jsonl([example(1)]) + b"{nope\n", "line 2: not valid JSON"),
         (jsonl([example(1), {"messages": []}]), "line 2: contents must be a non-empty list"),
         (
+            jsonl([{"text_input": "1", "output": "2"}]),
+            "line 1: contents must be a non-empty list of turns (this line is a Gemini API text_input/output pair",
+        ),
+        (
             jsonl([{"contents": [{"role": "user", "parts": [{"text": "q"}]}]}]),
             "line 1: contents needs at least one turn with role 'model'",
         ),

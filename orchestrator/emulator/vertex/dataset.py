@@ -69,6 +69,19 @@ def _parts(value: Any, where: str) -> list[str]:
     return texts
 
 
+def _form_hint(value: dict[str, Any]) -> str:
+    """A pointer for the two other formats people paste in by mistake."""
+    keys = set(value)
+    if keys & {"text_input", "textInput"} or keys == {"input", "output"}:
+        return (
+            ' (this line is a Gemini API text_input/output pair; Vertex AI wants {"contents": [{"role": "user", '
+            '"parts": [{"text": ...}]}, {"role": "model", "parts": [{"text": ...}]}]})'
+        )
+    if "messages" in keys:
+        return " (this line looks like a chat-messages example; Vertex AI wants contents with user and model turns)"
+    return ""
+
+
 def parse_example(line: str) -> Example:
     """One line → an ``Example``; raises ``DatasetError`` saying what is wrong (without the line number)."""
     try:
@@ -79,7 +92,7 @@ def parse_example(line: str) -> Example:
         raise DatasetError("an example must be a JSON object")
     contents = value.get("contents")
     if not isinstance(contents, list) or not contents:
-        raise DatasetError("contents must be a non-empty list of turns")
+        raise DatasetError("contents must be a non-empty list of turns" + _form_hint(value))
     input_tokens = output_tokens = characters = 0
     system = value.get("systemInstruction", value.get("system_instruction"))
     if system is not None:
