@@ -92,7 +92,9 @@ Each rule counts its own matching calls from 1; ``calls`` picks exact calls, oth
 Introspection (``/_emulator/``, never an API path)
 --------------------------------------------------
 * ``GET /_emulator/stats`` → ``{"requests": {route: {status: n}}, "creates": {name: n}, "active_jobs": n,
-  "models": n, "faults": plan, "fault_calls": [n per rule]}``; statuses are HTTP codes as strings plus
+  "peak_active_jobs": n, "models": n, "vertex": {...}, "storage": {...}, "faults": plan, "fault_calls":
+  [n per rule]}``; ``peak_active_jobs`` is the most tuned models ever CREATING at once (deleted ones
+  included, exact whatever the polling); statuses are HTTP codes as strings plus
   ``"dropped"`` (connection closed without a response), ``"lost"`` (handled, then dropped),
   ``"malformed"`` and ``"truncated"`` (handled, then half a body).
   ``DELETE /_emulator/stats`` zeroes the counters.

@@ -50,6 +50,7 @@ def _stats(emu: Emulator) -> dict[str, Any]:
         "requests": {route: dict(counts) for route, counts in sorted(registry.requests.items())},
         "creates": dict(registry.creates),
         "active_jobs": registry.active_jobs(),
+        "peak_active_jobs": registry.peak_active_jobs(),
         "models": len(registry.models),
         "vertex": _vertex(emu),
         "storage": _storage(emu),

@@ -7,6 +7,7 @@ frees its id.  The registry also keeps the counts the introspection routes repor
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import string
@@ -14,6 +15,7 @@ from collections import Counter, defaultdict
 from typing import Final
 
 from orchestrator.emulator.catalog import BaseModel
+from orchestrator.emulator.concurrency import peak_overlap
 from orchestrator.emulator.errors import ApiError, message_for_code, resource_exhausted
 from orchestrator.emulator.paging import decode_page_token, encode_page_token, query_hash
 from orchestrator.emulator.records import SimClock, TunedModelRecord
@@ -46,6 +48,8 @@ class Registry:
         self._seq = 0
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.creates: Counter[str] = Counter()
+        #: [created, ended) of models deleted while known, so the peak survives deletes.
+        self._deleted_spans: list[tuple[float, float]] = []
         #: Ids that may still be CREATING, per owner; pruned lazily so counting stays cheap at 10k jobs.
         self._running: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -143,6 +147,7 @@ class Registry:
         self._running.clear()
         self.requests.clear()
         self.creates.clear()
+        self._deleted_spans.clear()
 
     def source_base(self, name: str) -> BaseModel:
         """The base model behind ``tunedModels/{id}`` (for ``tunedModelSource``), or 404."""
@@ -150,8 +155,19 @@ class Registry:
 
     def delete(self, model_id: str) -> None:
         """Remove the model and its operation; its run stops with it and the id becomes free."""
-        self.get(model_id)
+        record = self.get(model_id)
+        end = record.run.progress(self.clock.now()).end_time
+        self._deleted_spans.append((record.created, end if end is not None else self.clock.now()))
         del self.models[model_id]
+
+    def peak_active_jobs(self) -> int:
+        """Most tuned models ever CREATING at once (all owners), deleted ones included."""
+        now = self.clock.now()
+        spans = list(self._deleted_spans)
+        for record in self.models.values():
+            end = record.run.progress(now).end_time
+            spans.append((record.created, end if end is not None else math.inf))
+        return peak_overlap(spans)
 
     def active_jobs(self, owner: str | None = None) -> int:
         """Tuned models still CREATING (all owners, or one); finished ones are dropped from the index."""

@@ -214,3 +214,28 @@ async def test_loss_through_the_tensorboard_chain(
         assert [value["step"] for value in data["timeSeriesData"]["values"]] == ["3"]
         status, data = await vcall(http, "GET", f"{url}/v1/{loss['name']}:read?maxDataPoints=2")
         assert [value["step"] for value in data["timeSeriesData"]["values"]] == ["1", "4"]
+
+
+async def test_peaks_count_every_job_ever_active_at_once(
+    emulator_factory: EmulatorFactory, clock: ManualClock, http: aiohttp.ClientSession
+) -> None:
+    """Vertex: three jobs created together are three active at once even after they end; with quota 2,
+    two ran at once.  Gemini: the same for tuned models, deleted ones included."""
+    from tests.emulator.conftest import tutorial_body
+
+    async with emulator_factory(vertex_max_concurrent_jobs=2) as url:
+        await _setup(http, url)
+        for _ in range(3):
+            await _create(http, url)
+        for model in ("a", "b"):
+            async with http.post(f"{url}/v1beta/tunedModels?tunedModelId={model}", json=tutorial_body()) as response:
+                assert response.status == 200
+        clock.advance(1.0)
+        async with http.delete(f"{url}/v1beta/tunedModels/a") as response:
+            assert response.status == 200
+        clock.advance(1000.0)
+        async with http.get(f"{url}/_emulator/stats") as response:
+            stats = await response.json()
+    assert (stats["vertex"]["peak_active_jobs"], stats["vertex"]["peak_running_jobs"]) == (3, 2)
+    assert stats["vertex"]["active_jobs"] == 0
+    assert (stats["peak_active_jobs"], stats["active_jobs"]) == (2, 0)

@@ -20,6 +20,7 @@ import time
 from collections import Counter, defaultdict, deque
 from typing import Final
 
+from orchestrator.emulator.concurrency import peak_overlap
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.paging import decode_page_token, encode_page_token, query_hash
 from orchestrator.emulator.records import SimClock
@@ -254,29 +255,20 @@ class TuningJobs:
         """Most jobs ever active at once (created, not yet ended) and running at once (holding a slot)."""
         now = self.clock.now()
         self.advance_all()
-        active: list[tuple[float, int]] = []
-        running: list[tuple[float, int]] = []
+        active: list[tuple[float, float]] = []
+        running: list[tuple[float, float]] = []
         for record in self.jobs.values():
-            view = record.view(now)
-            active += [(record.created, 1), (view.end_time if view.end_time is not None else math.inf, -1)]
+            end = record.view(now).end_time
+            active.append((record.created, end if end is not None else math.inf))
             if record.granted is not None:
-                running += [(record.granted, 1), (record.slot_end(), -1)]
-        return {"active": _peak(active), "running": _peak(running)}
+                running.append((record.granted, record.slot_end()))
+        return {"active": peak_overlap(active), "running": peak_overlap(running)}
 
     def active_count(self) -> int:
         """Jobs not yet in a terminal state."""
         now = self.clock.now()
         self.advance_all()
         return sum(1 for record in self.jobs.values() if record.view(now).state not in TERMINAL)
-
-
-def _peak(events: list[tuple[float, int]]) -> int:
-    """The largest running sum of +1/-1 events (an end at the same instant as a start comes first)."""
-    level = peak = 0
-    for _, delta in sorted(events):
-        level += delta
-        peak = max(peak, level)
-    return peak
 
 
 def _matches(record: TuningJobRecord, terms: list[Term], now: float) -> bool:
