@@ -10,10 +10,12 @@ back to a default.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -195,6 +197,13 @@ class StatusSettings:
     #: writes while work can be claimed; a credentials pause stops that for up to
     #: ``scheduler.backoff_cap`` seconds, so keep this above it.
     max_write_age: float = 600.0
+    #: Most connections served at once; more are answered 503 and closed at once, so that idle sockets
+    #: cannot use up the daemon's file descriptors (keep it well below ``LimitNOFILE``).
+    max_connections: int = 64
+    #: A file holding a bearer token (e.g. a systemd credential or a Docker secret, readable by the
+    #: daemon alone). When set, every route but ``/healthz`` requires ``Authorization: Bearer TOKEN``;
+    #: empty: no token (fine on loopback; set one when the port is reachable from other hosts).
+    token_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,13 +282,29 @@ def check_environment(environ: Mapping[str, str]) -> None:
         raise ConfigError(f"environment {name}", "", f"names no setting; {hint}")
 
 
+def sends_credentials_in_clear(url: str) -> bool:
+    """Whether ``url`` is plain ``http://`` to a host other than this machine (loopback is fine)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it could resolve anywhere
+        return True
+
+
 def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
     """The rules that span keys, each error naming a key and where its value came from (``origins``).
 
     Bounds that contradict each other (a minimum above its maximum, a stall timeout shorter than the
     longest wait between two polls, a health limit below a pause the daemon takes on purpose), and
     the ``[vertex]`` section when the backend is Vertex. Checked once at start-up, so a mistake is one
-    line naming the key instead of a failed job later.
+    line naming the key instead of a failed job later. Credentials never travel in clear text: with
+    ``api.auth`` other than ``none``, every URL they go to must be ``https://`` unless it names this
+    machine (an emulator, a local proxy).
     """
     scheduler, status = settings.scheduler, settings.status
     _at_most(origins, "scheduler.poll_min_interval", scheduler.poll_min_interval,
@@ -291,6 +316,13 @@ def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
                  "(a job would stall between two polls; or set stall_timeout = 0 to disable the check)")
     _at_most(origins, "scheduler.backoff_cap", scheduler.backoff_cap, "status.max_write_age", status.max_write_age,
              "(a daemon pausing for backoff_cap writes nothing, and /healthz would call it dead)")
+    if status.max_connections < 1:
+        raise _invalid(origins, "status.max_connections", f"must be at least 1, not {status.max_connections}")
+    if settings.api.auth != "none":
+        for key, url in (("api.base_url", settings.api.base_url), ("vertex.storage_url", settings.vertex.storage_url)):
+            if sends_credentials_in_clear(url):
+                raise _invalid(origins, key, f"{url!r} is plain http:// to another host, and api.auth = "
+                               f"{settings.api.auth!r} would send the credentials unencrypted: use https://")
     if settings.api.backend != "vertex":
         return settings
     vertex = settings.vertex

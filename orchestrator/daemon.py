@@ -33,7 +33,7 @@ from orchestrator.notify import Notifier
 from orchestrator.scheduler import Scheduler
 from orchestrator.status.metrics import Metrics
 from orchestrator.status.observed import open_observed_store
-from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
+from orchestrator.status.server import Health, StatusContext, create_app, read_token, running_status_server
 from orchestrator.store import SqlStore, open_reader
 from orchestrator.tuning import TuningApi
 from orchestrator.vertex.client import open_vertex_client
@@ -54,7 +54,11 @@ def daemon_lock(database: Path) -> Iterator[None]:
     """Hold ``<database>.lock`` exclusively, or fail at once naming the file."""
     lock_path = database.with_name(database.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
+    # Readable by the daemon's user alone (0600, tightened if an older start left it 0660): anyone who
+    # can open the file can hold a shared flock on it and so keep the daemon from starting.
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -151,6 +155,7 @@ async def run_daemon(
 
                 intake = Intake(store, settings.spool, clock, installation_id, on_new_jobs=on_new_jobs,
                                 on_rejected=metrics.intake_rejected, parse=job_file_parser(settings))
+                intake.prepare()  # an unsafe spool folder stops the start here, in one line
                 health = Health(lambda: scheduler.last_tick, lambda: store.last_write, clock.monotonic, settings.status)
                 async with _status_server(settings, health, metrics, stop), asyncio.TaskGroup() as tasks:
                     tasks.create_task(intake.run(stop))
@@ -181,8 +186,10 @@ async def _status_server(
         return
     wal = settings.database.path.with_name(settings.database.path.name + "-wal")
     async with open_reader(settings.database) as reader:
-        context = StatusContext(reader, health, metrics, wal, ready=lambda: not stop.is_set())
-        async with running_status_server(create_app(context), settings.status.host, settings.status.port) as url:
+        context = StatusContext(reader, health, metrics, wal, ready=lambda: not stop.is_set(),
+                                token=read_token(settings.status))
+        async with running_status_server(create_app(context), settings.status.host, settings.status.port,
+                                         max_connections=settings.status.max_connections) as url:
             log.info("status_server_started", url=url)
             yield
 

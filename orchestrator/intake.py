@@ -26,7 +26,7 @@ import structlog
 
 from orchestrator.clock import Clock
 from orchestrator.config import SpoolSettings
-from orchestrator.errors import SpecError
+from orchestrator.errors import OrchestratorError, SpecError
 from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
 from orchestrator.memory import release_free_memory
@@ -73,6 +73,57 @@ def printable(name: str) -> str:
     """A file name as text for records and logs: undecodable bytes and control characters escaped."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class UnsafeSpool(OrchestratorError):
+    """A spool folder the daemon refuses to use: a link, not a folder, or someone else's."""
+
+
+#: Permission bits the daemon takes away from its spool folders at start-up: nobody but the daemon may
+#: write the spool's root or the folders it moves files between (whoever can write a folder can
+#: replace or delete what is in it); the inbox keeps its group's write access, with the sticky bit, so
+#: submitters can drop files but not delete or rename one another's.
+_NOT_WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+def secure_spool(root: Path) -> None:
+    """Create the spool's folders, refuse unsafe ones, and tighten their modes.
+
+    Each folder (the root and its four) must be a real folder, not a symbolic link, owned by the user
+    the daemon runs as: a link would send the daemon's renames (and its own database, once) wherever it
+    points. Each is opened without following links and checked and changed through that descriptor,
+    so it cannot be swapped between the check and the change. Raises :class:`UnsafeSpool` naming the
+    folder and the fix.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name, folder in [("", root), *spool_dirs(root).items()]:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or os.path.islink(folder):
+                raise UnsafeSpool(
+                    f"spool folder {folder} is a symbolic link; the daemon never follows links in its spool: "
+                    "replace it with a real folder owned by the daemon's user"
+                ) from None
+            if exc.errno == errno.ENOTDIR:
+                raise UnsafeSpool(f"spool folder {folder} is not a folder; move it away and start again") from None
+            raise UnsafeSpool(f"spool folder {folder} cannot be opened: {exc.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if info.st_uid != os.geteuid():
+                raise UnsafeSpool(
+                    f"spool folder {folder} is owned by uid {info.st_uid}, not by the daemon's user (uid "
+                    f"{os.geteuid()}); give it to that user (chown)"
+                )
+            mode = stat.S_IMODE(info.st_mode)
+            wanted = (mode | stat.S_ISVTX) & ~stat.S_IWOTH if name == INBOX else mode & ~_NOT_WRITABLE_BY_OTHERS
+            if wanted != mode:
+                os.fchmod(fd, wanted)
+                log.info("spool_folder_mode_tightened", folder=str(folder), was=f"{mode:04o}", now=f"{wanted:04o}")
+        finally:
+            os.close(fd)
 
 
 def spool_dirs(root: Path) -> dict[str, Path]:
@@ -186,9 +237,8 @@ class Intake:
         self._unsettled: dict[Path, float] = {}
 
     def prepare(self) -> None:
-        """Create the spool folders."""
-        for folder in self._dirs.values():
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the spool folders, or check the ones there: see :func:`secure_spool`."""
+        secure_spool(self._settings.path)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Finish what a previous run left in processing/, then scan on events and on a timer."""
@@ -222,7 +272,9 @@ class Intake:
         import watchfiles
 
         try:
-            async for _changes in watchfiles.awatch(self._dirs[INBOX], stop_event=stop, debounce=200, step=20):
+            async for _changes in watchfiles.awatch(
+                self._dirs[INBOX], stop_event=stop, debounce=200, step=20, recursive=False
+            ):
                 self._kick.set()
         except (OSError, RuntimeError) as exc:  # e.g. inotify watch limit reached: the rescan still works
             log.warning("inbox_watch_unavailable", error=str(exc))

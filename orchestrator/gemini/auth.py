@@ -79,10 +79,30 @@ class ApiKeyAuth:
 
     @classmethod
     def from_env(cls, env_var: str, environ: Mapping[str, str] | None = None) -> ApiKeyAuth:
-        """The key in ``env_var``; a missing or empty variable is a :class:`ConfigError` naming it."""
-        key = (os.environ if environ is None else environ).get(env_var, "").strip()
+        """The key in ``env_var``, else in the file ``<env_var>_FILE`` names; a :class:`ConfigError` otherwise.
+
+        The file form keeps the key out of the process environment: a Docker secret
+        (``/run/secrets/NAME``) or a systemd credential (``LoadCredential=``, ``%d/NAME``) readable by
+        the daemon alone.
+        """
+        variables = os.environ if environ is None else environ
+        key = variables.get(env_var, "").strip()
+        file_var = f"{env_var}_FILE"
+        if not key and variables.get(file_var, "").strip():
+            path = variables[file_var].strip()
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    key = handle.read(4096).strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+                raise ConfigError("environment", file_var, f"names {path!r}, which cannot be read: {reason}") from None
+            if not key:
+                raise ConfigError("environment", file_var, f"names {path!r}, which is empty; it must hold the API key")
+            return cls(key, env_var=file_var)
         if not key:
-            raise ConfigError("environment", env_var, "is not set or empty; it must hold the Gemini API key")
+            raise ConfigError(
+                "environment", env_var, f"is not set or empty (nor is {file_var}); it must hold the Gemini API key"
+            )
         return cls(key, env_var=env_var)
 
     async def headers(self) -> dict[str, str]:

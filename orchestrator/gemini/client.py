@@ -17,10 +17,10 @@ from typing import Any, Final, TypeVar
 
 import aiohttp
 
-from orchestrator.config import EMBEDDED_EMULATOR, ApiSettings
+from orchestrator.config import EMBEDDED_EMULATOR, ApiSettings, sends_credentials_in_clear
 from orchestrator.errors import ConfigError, MalformedResponse, NotFound, PermanentError
 from orchestrator.gemini import OperationStatus, TunedModelStatus
-from orchestrator.gemini.auth import Auth, auth_from_settings
+from orchestrator.gemini.auth import Auth, NoAuth, auth_from_settings
 from orchestrator.gemini.throttle import Throttle
 from orchestrator.gemini.wire import operation_from_json, operations_page_from_json, tuned_model_from_json
 from orchestrator.transport import DEFAULT_RATE_LIMIT_PAUSE, ApiTransport, unreported
@@ -138,6 +138,8 @@ async def open_tuning_api(
     if url == EMBEDDED_EMULATOR or not url.startswith(("http://", "https://")):
         raise ConfigError("api", "base_url", f"needs an http(s) URL here, not {url!r}")
     credentials = auth if auth is not None else await auth_from_settings(settings)
+    if not isinstance(credentials, NoAuth) and sends_credentials_in_clear(url):
+        raise ConfigError("api", "base_url", f"{url!r} is plain http:// to another host: credentials go over https://")
     gate = throttle if throttle is not None else Throttle.from_settings(settings)
     timeout = aiohttp.ClientTimeout(total=settings.timeout or None)
     # The connector pool matches the in-flight cap (0 is unlimited for both), so no request waits

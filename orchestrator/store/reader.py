@@ -22,6 +22,13 @@ from orchestrator.store.sql import job_from_row
 
 #: An ambiguous id prefix lists at most this many of its matches.
 MAX_MATCHES_SHOWN = 10
+#: Where each service's stored body keeps its hyper-parameters: the ``tunedModels.create`` request, or
+#: the Vertex contract's ``{"tuningJob": …}``.
+_HYPERPARAMETER_PATHS = ("$.tuningTask.hyperparameters", "$.tuningJob.supervisedTuningSpec.hyperParameters")
+#: The first of them present, as JSON text, extracted by the database (NULL when neither is).
+_HYPERPARAMETERS = func.coalesce(*(func.json_extract(job_specs.c.body, path) for path in _HYPERPARAMETER_PATHS)).label(
+    "hyperparameters"
+)
 
 
 def _one_match(kind: str, ref: str, matches: list[str]) -> None:
@@ -131,7 +138,10 @@ class StatusReader:
         async with self._engine.connect() as conn:
             spec = (
                 await conn.execute(
-                    select(job_specs.c.example_count, job_specs.c.file_bytes, job_specs.c.body).where(
+                    # The hyper-parameters are read by SQLite's JSON functions, in the reader's thread: the
+                    # body holds the training data (tens of MB), and parsing it here would hold the GIL,
+                    # and so the status server's event loop, for most of a second.
+                    select(job_specs.c.example_count, job_specs.c.file_bytes, _HYPERPARAMETERS).where(
                         job_specs.c.job_id == job.id
                     )
                 )
@@ -143,12 +153,11 @@ class StatusReader:
                 await conn.execute(select(snapshots).where(snapshots.c.job_id == job.id).order_by(snapshots.c.step))
             ).all()
             retried_as = await conn.scalar(select(jobs.c.id).where(jobs.c.retry_of == job.id).limit(1))
-        body = json.loads(spec.body)
         return JobDetail(
             job=job,
             example_count=spec.example_count,
             file_bytes=spec.file_bytes,
-            hyperparameters=_hyperparameters(body),
+            hyperparameters=_hyperparameters(spec.hyperparameters),
             events=tuple(
                 Event(at=r.at.isoformat(), from_state=r.from_state, to_state=r.to_state, detail=json.loads(r.detail))
                 for r in event_rows
@@ -189,16 +198,7 @@ class StatusReader:
         return found[0]
 
 
-def _hyperparameters(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The hyper-parameters of a stored request body, in either service's shape (empty when absent).
-
-    The body is the document the intake stored: the ``tunedModels.create`` request, or the Vertex
-    contract's ``{"tuningJob": …}``; both carry their hyper-parameters under their own names.
-    """
-    for path in (("tuningTask", "hyperparameters"), ("tuningJob", "supervisedTuningSpec", "hyperParameters")):
-        node: Any = body
-        for key in path:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if isinstance(node, Mapping):
-            return node
-    return {}
+def _hyperparameters(extracted: str | None) -> Mapping[str, Any]:
+    """The hyper-parameters :data:`_HYPERPARAMETERS` extracted, in either service's shape (empty when absent)."""
+    value = json.loads(extracted) if extracted else None
+    return value if isinstance(value, Mapping) else {}

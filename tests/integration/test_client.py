@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 from orchestrator.config import ApiSettings
 from orchestrator.errors import (
     AlreadyExists,
+    ApiError,
     ConfigError,
     MalformedResponse,
     NotFound,
@@ -432,3 +433,38 @@ async def test_every_request_passes_the_in_flight_cap(script: Script) -> None:
             await calls[0]
         assert (await calls[1]).completed_steps == 2
     assert len(script.seen) == 2
+
+
+async def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(script: Script, api: HttpTuningApi) -> None:
+    """A 307 to another host would deliver x-goog-api-key there (aiohttp strips only Authorization)."""
+    stolen: list[dict[str, str]] = []
+
+    async def elsewhere(request: web.Request) -> web.StreamResponse:
+        stolen.append(dict(request.headers))
+        return web.json_response(CREATED)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", elsewhere)
+    async with TestServer(app, host="127.0.0.1", port=0) as other:
+        target = f"http://localhost:{other.port}/v1beta/tunedModels"
+        script.on("POST", "/v1beta/tunedModels", reply(307, {}, headers={"Location": target}))
+        with pytest.raises(ApiError) as info:
+            await api.create_tuned_model("number-generator-model-dzlmi0gswwqb", CREATE_BODY)
+
+    assert stolen == []
+    assert info.value.http_status == 307
+    assert len(script.seen) == 1
+
+
+@pytest.mark.parametrize("url", ["http://generativelanguage.googleapis.com", "http://10.0.0.5:8080"])
+async def test_credentials_are_never_sent_over_plain_http_to_another_host(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        async with open_tuning_api(ApiSettings(base_url=url), auth=ApiKeyAuth(KEY)):
+            pass
+    assert "plain http://" in str(info.value) and KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "http://localhost:1", "http://[::1]:1", "https://example.com"])
+async def test_loopback_and_https_take_credentials(url: str) -> None:
+    async with open_tuning_api(ApiSettings(base_url=url), auth=ApiKeyAuth(KEY)) as client:
+        assert isinstance(client, HttpTuningApi)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
+from pathlib import Path
 from typing import Any
 
 import google.auth
@@ -62,6 +63,27 @@ def test_missing_api_key_is_a_config_error_naming_the_variable(environ: dict[str
     with pytest.raises(ConfigError) as info:
         ApiKeyAuth.from_env("MY_KEY", environ)
     assert info.value.key == "MY_KEY" and "MY_KEY" in str(info.value)
+
+
+def test_api_key_is_read_from_the_file_the_file_variable_names(tmp_path: Path) -> None:
+    secret = tmp_path / "gemini-api-key"
+    secret.write_text(f"{KEY}\n")
+    auth = ApiKeyAuth.from_env("MY_KEY", {"MY_KEY_FILE": str(secret)})
+    assert repr(auth) == "ApiKeyAuth(env_var='MY_KEY_FILE', key=<redacted>)"
+
+
+async def test_api_key_file_gives_the_key_as_a_header(tmp_path: Path) -> None:
+    secret = tmp_path / "gemini-api-key"
+    secret.write_text(KEY)
+    assert await ApiKeyAuth.from_env("MY_KEY", {"MY_KEY_FILE": str(secret)}).headers() == {"x-goog-api-key": KEY}
+
+
+def test_an_unreadable_or_empty_api_key_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_text("\n")
+    for path, words in ((tmp_path / "missing", "No such file"), (tmp_path / "empty", "is empty")):
+        with pytest.raises(ConfigError) as info:
+            ApiKeyAuth.from_env("MY_KEY", {"MY_KEY_FILE": str(path)})
+        assert info.value.key == "MY_KEY_FILE" and words in str(info.value) and str(path) in str(info.value)
 
 
 def test_api_key_never_shows() -> None:

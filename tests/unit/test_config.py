@@ -173,3 +173,25 @@ def test_command_line_overrides_meet_the_same_bounds(overrides: dict[str, dict[s
         with_overrides(Settings(), **overrides)
 
     assert caught.value.key == key and caught.value.source == "command line"
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"ORCHESTRATOR_API_AUTH": "api_key", "ORCHESTRATOR_API_BASE_URL": "http://example.com"}, "api.base_url"),
+        ({"ORCHESTRATOR_API_AUTH": "adc", "ORCHESTRATOR_API_BASE_URL": "http://10.1.2.3:80"}, "api.base_url"),
+        ({"ORCHESTRATOR_API_AUTH": "adc", "ORCHESTRATOR_VERTEX_STORAGE_URL": "http://storage.example"},
+         "vertex.storage_url"),
+    ],
+)
+def test_credentials_over_plain_http_to_another_host_are_refused(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ=environ)
+    assert info.value.key == key and "plain http://" in info.value.problem
+
+
+def test_credentials_over_https_or_to_this_machine_are_fine() -> None:
+    for url in ("https://generativelanguage.googleapis.com", "http://127.0.0.1:8080", "http://localhost:1"):
+        settings = load_settings(None, environ={"ORCHESTRATOR_API_AUTH": "api_key", "ORCHESTRATOR_API_BASE_URL": url})
+        assert settings.api.base_url == url
+    assert load_settings(None, environ={"ORCHESTRATOR_API_BASE_URL": "http://example.com"}).api.auth == "none"
