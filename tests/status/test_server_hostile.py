@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,8 +30,7 @@ from orchestrator.status.server import (
     read_token,
     running_status_server,
 )
-from orchestrator.store import StatusReader, open_reader
-from orchestrator.store.connection import reader_engine
+from orchestrator.store import open_reader
 from tests.status.conftest import build_database
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -138,25 +138,24 @@ async def test_a_huge_limit_is_clamped(database: Path) -> None:
                 assert 0 < len(json.loads(await response.text())) <= MAX_LIMIT
 
 
-async def test_readyz_never_echoes_the_database_error(tmp_path: Path) -> None:
-    engine = reader_engine(tmp_path / "no such folder" / "orchestrator.db", 1.0)  # "unable to open database file"
-    health = Health(lambda: 0.0, lambda: 0.0, lambda: 1.0, StatusSettings())
-    context = StatusContext(StatusReader(engine), health, Metrics(), tmp_path / "wal", lambda: True)
-    try:
-        async with (
-            running_status_server(create_app(context), "127.0.0.1", 0) as url,
-            aiohttp.ClientSession() as session,
-        ):
-            with capture_logs() as logs:
-                async with session.get(url + "/readyz") as response:
-                    status, body = response.status, json.loads(await response.text())
-    finally:
-        await engine.dispose()
+async def test_readyz_never_echoes_the_database_error(database: Path) -> None:
+    async with status_server(database) as url, aiohttp.ClientSession() as session:
+        await asyncio.to_thread(drop_jobs_table, database)  # the reader now fails: "no such table: jobs"
+        with capture_logs() as logs:
+            async with session.get(url + "/readyz") as response:
+                status, body = response.status, json.loads(await response.text())
 
     assert status == 503
     assert body == {"status": "not ready", "reason": "the database cannot be read"}
     [logged] = [entry for entry in logs if entry["event"] == "readyz_database_unreadable"]
-    assert "unable to open database file" in logged["error"]  # the details go to the log only
+    assert "no such table" in logged["error"]  # the details go to the log only
+
+
+def drop_jobs_table(database: Path) -> None:
+    with sqlite3.connect(database) as db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute("DROP VIEW IF EXISTS job_status")
+        db.execute("DROP TABLE jobs")
 
 
 async def test_repeated_accept_failures_are_logged_once_with_a_count(database: Path) -> None:
