@@ -11,7 +11,7 @@ import pytest
 from orchestrator.jobs import Job, JobState
 from orchestrator.store.sql import SqlStore
 from orchestrator.vertex.jobfile import JOB_LABEL
-from tests.reliability.conftest import Emulator, all_jobs, running_scheduler, until, until_terminal
+from tests.reliability.conftest import INSTALLATION, Emulator, all_jobs, running_scheduler, until, until_terminal
 from tests.reliability.vertex_rig import STAGING, add_vertex_job, vertex_for
 
 
@@ -198,3 +198,18 @@ async def test_cancel_is_followed_to_the_real_end(store: SqlStore, emulator: Emu
     assert (done.state, done.remote_state, done.error_code) == (JobState.CANCELLED, "JOB_STATE_CANCELLED", 1)
     assert done.cancel_sent_at is not None
     assert (await emulator.requests("vertex_cancel")) == {"200": 1}
+
+
+async def test_a_failed_vertex_job_retried_is_a_new_tuning_job(store: SqlStore, emulator: Emulator) -> None:
+    """``orchestrator retry``'s new identity holds on Vertex too: a new job id, so a new label and one new create."""
+    await emulator.faults({"kind": "fail_job", "step": 2, "code": 13, "routes": ["vertex_create"], "calls": [1]})
+    await add_vertex_job(store)
+    async with vertex_for(emulator.url) as vertex, running_scheduler(store, vertex):
+        [failed] = await until_terminal(store)
+        assert failed.state is JobState.FAILED and failed.error_code == 13
+        retried = await store.retry_job(failed.id, failed.updated_at, INSTALLATION)
+        jobs = {job.id: job for job in await until_terminal(store, 2)}
+
+    assert jobs[retried.id].state is JobState.SUCCEEDED and jobs[retried.id].retry_of == failed.id
+    assert jobs[retried.id].remote_job != failed.remote_job
+    assert await vertex_creates(emulator) == {failed.id: 1, retried.id: 1}
