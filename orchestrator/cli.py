@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--all", action="store_true", help="also those resolved by a resubmission")
     rejected.add_argument("--limit", type=int, default=200)
     rejected.add_argument("--json", action="store_true", help="print JSON")
+    rejected.add_argument("--spool", type=Path, help="spool folder (spool.path)")
     rejected.add_argument("--database", type=Path, help="status database file (database.path)")
 
     resubmit = command("resubmit", "drop a fixed file in place of a rejected one, and mark the rejection resolved",
@@ -289,6 +290,7 @@ def _drop(settings: Settings, name: str, data: bytes, spec: JobSpec) -> Path:
 
 
 def _rejected(args: argparse.Namespace) -> int:
+    from orchestrator.intake import REJECTED, spool_dirs
     from orchestrator.report import age, rejection_json
 
     settings = _settings(args)
@@ -300,6 +302,7 @@ def _rejected(args: argparse.Namespace) -> int:
         print("no rejected files" if args.all else "no open rejections (--all: also the resolved ones)")
         return 0
     now = clock.now()
+    rejected_dir = spool_dirs(settings.spool.path)[REJECTED]
     table = Table(box=None, header_style="bold", expand=True)
     for column in ("id", "age", "file", "why"):
         table.add_column(column, no_wrap=column != "why", overflow="fold", ratio=2 if column == "why" else None)
@@ -307,6 +310,8 @@ def _rejected(args: argparse.Namespace) -> int:
         why = rejection.error.removeprefix(f"{rejection.file}: ")
         if rejection.resolved_at is not None:
             why = f"(resubmitted as {rejection.resubmitted_as}) {why}"
+        elif not (rejected_dir / rejection.rejected_file).exists():
+            why = f"(file no longer in rejected/) {why}"
         table.add_row(rejection.id, age(rejection.rejected_at, now), rejection.rejected_file, why)
     Console().print(table, highlight=False)
     return 0
@@ -324,6 +329,8 @@ def _resubmit(args: argparse.Namespace) -> int:
     source = args.file or rejected
     if args.file is None and rejected.is_symlink():  # a link is never followed out of the spool
         raise OrchestratorError(f"{rejected} is a symbolic link: give the fixed job file with --file")
+    if args.file is None and not rejected.exists():
+        raise OrchestratorError(f"{rejected} is no longer there (moved by hand?): give the fixed job file with --file")
     data = source.read_bytes()
     spec = _validated(settings, source, data)
     if spec is None:

@@ -43,10 +43,10 @@ def spool(tmp_path: Path) -> Path:
 
 
 def test_rejected_lists_open_rejections_with_their_reason(
-    sample_db: Sample, capsys: pytest.CaptureFixture[str]
+    sample_db: Sample, spool: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, ids = sample_db
-    out = " ".join(run(capsys, "rejected", "--database", str(path)).split())  # the reason may wrap
+    out = " ".join(run(capsys, "rejected", "--spool", str(spool), "--database", str(path)).split())  # may wrap
     assert f"{ids.rejection} 30m typo.json tuning_task.hyperparameters.epoch_count: must be a whole number" in out
 
     [data] = json.loads(run(capsys, "rejected", "--json", "--database", str(path)))
@@ -76,6 +76,19 @@ def test_resubmit_drops_the_fixed_file_and_resolves_the_rejection(
     assert data["resolved_at"] == "2026-11-21T12:00:00+00:00" and data["resubmitted_as"] == "typo.json"
     assert "was resubmitted already, as typo.json" in fail(capsys, "resubmit", ids.rejection, "--spool", str(spool),
                                                           "--database", str(path))
+
+
+def test_a_rejected_file_moved_away_by_hand_is_said_to_be_gone(
+    sample_db: Sample, spool: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, ids = sample_db
+    (spool / "rejected" / "typo.json").rename(spool / "typo.json")
+
+    out = " ".join(run(capsys, "rejected", "--spool", str(spool), "--database", str(path)).split())
+    err = fail(capsys, "resubmit", ids.rejection, "--spool", str(spool), "--database", str(path))
+
+    assert f"{ids.rejection} 30m typo.json (file no longer in rejected/) tuning_task" in out
+    assert f"{spool / 'rejected' / 'typo.json'} is no longer there (moved by hand?): give the fixed job file" in err
 
 
 def test_resubmit_of_a_file_still_bad_changes_nothing(
