@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
     demo.add_argument("--workdir", type=Path, help="folder for the spool and database (default: a new temp folder)")
     demo.add_argument("--verbose", action="store_true", help="show the daemon's log lines")
+    demo.add_argument("--backend", choices=["gemini", "vertex"], default="gemini",
+                      help="the tuning service to run it on: the Gemini API (default) or Vertex AI, both emulated")
 
     commands.add_parser(
         "emulator",
@@ -233,7 +235,7 @@ def _demo(args: argparse.Namespace) -> int:
     from orchestrator.demo import run_demo
 
     logs.configure("info" if args.verbose else "warning", "console")
-    return asyncio.run(run_demo(args.workdir))
+    return asyncio.run(run_demo(args.workdir, backend=args.backend))
 
 
 def _submit(args: argparse.Namespace) -> int:

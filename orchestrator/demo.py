@@ -3,6 +3,10 @@
 It starts the daemon with the embedded emulator (time-scaled), a temporary spool and database,
 drops the tutorial's "number generator" job exactly as the tutorial writes it, shows its progress
 and exits 0 once the job has succeeded, naming the database and a query to look at it.
+
+``--backend vertex`` runs the same file through the Vertex AI path: the tutorial file is converted
+(its base model mapped by ``[vertex] base_model``), its examples uploaded to the emulator's Cloud
+Storage, the tuning job created with its label, its loss read from the TensorBoard series.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from orchestrator.config import Settings
+from orchestrator.config import Backend, Settings
 from orchestrator.daemon import run_daemon
 from orchestrator.intake import drop_job_file
 from orchestrator.jobs import TERMINAL, JobState
@@ -26,6 +30,11 @@ TUTORIAL_JOB = "number-generator.json"
 DEMO_TIME_SCALE = 20.0
 DEMO_TIMEOUT_SECONDS = 50.0
 STATUS_QUERY = "SELECT id, state, progress_pct, snapshot_count, last_loss FROM job_status"
+#: The ``[vertex]`` settings of the Vertex demo: an emulated project and bucket, and the model the
+#: tutorial's (retired) Gemini API base model is tuned as.
+DEMO_PROJECT = "orchestrator-demo"
+DEMO_STAGING_URI = "gs://orchestrator-demo/staging"
+DEMO_VERTEX_BASE_MODEL = "gemini-2.5-flash"
 
 
 def tutorial_job_bytes() -> bytes:
@@ -33,25 +42,28 @@ def tutorial_job_bytes() -> bytes:
     return resources.files("orchestrator").joinpath("examples", TUTORIAL_JOB).read_bytes()
 
 
-def demo_settings(workdir: Path) -> Settings:
-    """Settings for a fast, self-contained run in ``workdir``."""
+def demo_settings(workdir: Path, backend: Backend = "gemini") -> Settings:
+    """Settings for a fast, self-contained run in ``workdir`` on ``backend``'s emulated service."""
     base = Settings()
     return replace(
         base,
         spool=replace(base.spool, path=workdir / "spool", rescan_interval=1.0),
         database=replace(base.database, path=workdir / "orchestrator.db"),
+        api=replace(base.api, backend=backend),
         scheduler=replace(base.scheduler, poll_min_interval=0.25, poll_max_interval=2.0, backoff_cap=5.0),
         emulator=replace(base.emulator, time_scale=DEMO_TIME_SCALE),
+        vertex=replace(base.vertex, project=DEMO_PROJECT, staging_uri=DEMO_STAGING_URI,
+                       base_model=DEMO_VERTEX_BASE_MODEL),
     )
 
 
-async def run_demo(workdir: Path | None = None, out: TextIO = sys.stdout) -> int:
-    """Run the demo; 0 when the tutorial job succeeded."""
+async def run_demo(workdir: Path | None = None, out: TextIO = sys.stdout, backend: Backend = "gemini") -> int:
+    """Run the demo on ``backend``; 0 when the tutorial job succeeded."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
-    settings = demo_settings(workdir)
+    settings = demo_settings(workdir, backend)
     stop = asyncio.Event()
     daemon = asyncio.create_task(run_daemon(settings, stop))
-    print(f"orchestrator demo in {workdir}", file=out)
+    print(f"orchestrator demo ({backend} backend) in {workdir}", file=out)
     try:
         drop_job_file(settings.spool.path, TUTORIAL_JOB, tutorial_job_bytes())
         print(f"dropped {TUTORIAL_JOB} (the tutorial's body, verbatim) into {settings.spool.path / 'inbox'}", file=out)
@@ -93,6 +105,9 @@ async def _follow(settings: Settings, daemon: asyncio.Task[None], out: TextIO) -
                 if job.state in TERMINAL:
                     if job.error_message:
                         print(f"error: {job.error_message}", file=out)
+                    for label, value in (("tuned model", job.model_name), ("endpoint", job.endpoint)):
+                        if value:
+                            print(f"{label}: {value}", file=out)
                     return job.state
             await asyncio.sleep(0.2)
 
