@@ -131,8 +131,8 @@ class VertexSettings:
     location: str = "us-central1"
     #: Where the daemon uploads training data: ``gs://bucket`` or ``gs://bucket/prefix``.
     staging_uri: str = ""
-    #: The Cloud Storage JSON API; empty is Google's (``https://storage.googleapis.com``), or the
-    #: embedded emulator's when ``[api] base_url = "emulator"``.
+    #: The Cloud Storage JSON API; empty is Google's (``https://storage.googleapis.com``) when
+    #: ``[api] base_url`` is Google's, else the same URL as the API (an emulator serves both).
     storage_url: str = ""
     #: The Vertex base model that tutorial-format job files (Gemini API ``base_model``) are tuned on,
     #: e.g. ``gemini-2.5-flash``; empty: such files are rejected with a message naming this key.

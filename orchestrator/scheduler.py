@@ -253,7 +253,10 @@ class Scheduler:
         ``settle_seconds`` after that submission was sent, so a twin the service lists late is still
         found. A step that fails before sending clears the mark: nothing of this job is in flight.
         """
-        sent = False
+        # True only between "no earlier submission can land any more" and the next submission: an
+        # error there (the upload failed) means nothing of this job is in flight, and the mark goes.
+        # An error while looking for an earlier one keeps it: that one may still be listed.
+        nothing_in_flight = False
         try:
             if not fresh and job.submit_sent_at is not None:
                 found = await self._api.find(job)
@@ -265,18 +268,19 @@ class Scheduler:
                 if self._clock.now() < settled_at:
                     await self._look_again(job, settled_at, bound)
                     return
+            nothing_in_flight = True
             body = await self._store.request_body(job.id)
             facts = (await self._api.prepare(job, body)).columns()
             if facts or not fresh:
                 job = await self._commit(job, release=False, submit_sent_at=self._clock.now(), **facts)
-            sent = True
+            nothing_in_flight = False
             status = await self._api.submit(job, body)
         except (TransientError, Unauthenticated) as exc:
-            await self._retry_later(job, exc, bound, **({} if sent else {"submit_sent_at": None}))
+            await self._retry_later(job, exc, bound, **({"submit_sent_at": None} if nothing_in_flight else {}))
             return
         except ApiError as exc:
             self._api_reachable()
-            await self._fail_permanently(job, exc, "create" if sent else "prepare", bound)
+            await self._fail_permanently(job, exc, "prepare" if nothing_in_flight else "create", bound)
             return
         self._api_reachable()
         await self._start_running(job, status, bound)

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -183,13 +183,14 @@ async def open_vertex_client(
     """The client and its session for the lifetime of the block.
 
     ``api_url`` overrides ``[api] base_url`` (the daemon passes the embedded emulator's URL), and
-    ``storage_url`` ``[vertex] storage_url``; an empty storage URL is Google's, or the API's own when
-    ``[api] base_url`` is the embedded emulator (it serves Cloud Storage on the same port).
+    ``storage_url`` ``[vertex] storage_url``. An empty storage URL is Google's when the API is Google's
+    (a ``*.googleapis.com`` host), else the API's own: an emulator serves Cloud Storage on its port, and
+    training data meant for it must never go to Google by default.
     """
     url = api_url or api.base_url
     if url == EMBEDDED_EMULATOR or not url.startswith(("http://", "https://")):
         raise ConfigError("api", "base_url", f"needs an http(s) URL here, not {url!r}")
-    storage = storage_url or vertex.storage_url or (url if api.base_url == EMBEDDED_EMULATOR else GOOGLE_STORAGE)
+    storage = storage_url or vertex.storage_url or (GOOGLE_STORAGE if _is_google(url) else url)
     credentials = auth if auth is not None else await _auth(api)
     timeout = aiohttp.ClientTimeout(total=api.timeout or None)
     connector = aiohttp.TCPConnector(limit=api.max_in_flight)
@@ -223,6 +224,12 @@ async def _auth(api: ApiSettings) -> Auth:
     if api.auth == "none":
         return AnonymousBearer()
     return await auth_from_settings(api, scopes=VERTEX_SCOPES)
+
+
+def _is_google(url: str) -> bool:
+    """Whether ``url`` is one of Google's API hosts (``https://…googleapis.com``)."""
+    host = urlsplit(url).hostname or ""
+    return host == "googleapis.com" or host.endswith(".googleapis.com")
 
 
 def _checked(name: str, pattern: re.Pattern[str]) -> str:

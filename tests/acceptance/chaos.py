@@ -8,7 +8,8 @@ dropped before and between the kills; a few jobs are cancelled through the CLI w
 At the end, with the faults cleared, the database, the spool and the emulator's introspection are
 compared, and every output of the run (logs, database, spool files) is searched for the API key.
 
-``tests/acceptance/test_chaos.py`` runs a short version in CI; ``bench/chaos.py`` runs a long one.
+``backend="vertex"`` runs the same on the Vertex AI backend (``chaos_vertex.py`` says what differs).
+``tests/acceptance/test_chaos.py`` runs a short version of each in CI; ``bench/chaos.py`` runs a long one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import aiohttp
 
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.intake import ACCEPTED, INBOX, PROCESSING, REJECTED, SEPARATOR, drop_job_file
+from tests.acceptance import chaos_vertex
 from tests.corpus import BAD_JOB_FILES, good_job
 
 #: The API key of the run: the emulator accepts only it, and it must appear in no output.
@@ -55,6 +57,8 @@ class ChaosConfig:
     #: Seconds the whole run may take before it is declared stuck.
     deadline: float = 240.0
     fault_rate: float = 1.0
+    #: ``gemini`` or ``vertex``: the tuning service the daemon drives.
+    backend: str = "gemini"
 
 
 @dataclass
@@ -172,10 +176,15 @@ class ChaosRun:
         self.report = ChaosReport(config=asdict(config))
         self.dropped: list[str] = []
         self.writers: set[asyncio.Task[None]] = set()
+        self.vertex = config.backend == "vertex"
+        self.daemon: asyncio.subprocess.Process | None = None
+        #: The Vertex run's service-account key: outside ``root``, which is searched for secrets.
+        self.key_file = root.with_name(root.name + "-key.json")
         self.pending_files: list[tuple[str, bytes]] = self._files()
 
     def _files(self) -> list[tuple[str, bytes]]:
-        files = [(f"job-{i:04d}.json", job_file(self.config.seed, i, self.rng)) for i in range(self.config.jobs)]
+        make = chaos_vertex.job_file if self.vertex else job_file
+        files = [(f"job-{i:04d}.json", make(self.config.seed, i, self.rng)) for i in range(self.config.jobs)]
         usable = [bad for bad in BAD_JOB_FILES if bad.max_bytes == BAD_JOB_FILES[0].max_bytes]
         for i in range(self.config.bad_files):
             bad = usable[(self.config.seed + i * 7) % len(usable)]
@@ -187,12 +196,23 @@ class ChaosRun:
     async def run(self) -> ChaosReport:
         started = time.monotonic()
         settings = EmulatorSettings(time_scale=self.config.time_scale, api_keys=(API_KEY,), seed=self.config.seed)
+        plan = fault_plan(self.config.seed, self.config.fault_rate)
+        if self.vertex:  # tokens enforced: the daemon's own (issued by /token) and the checker's
+            settings = EmulatorSettings(time_scale=self.config.time_scale, seed=self.config.seed,
+                                        tokens=(f"{chaos_vertex.READER_TOKEN}={chaos_vertex.PROJECT}",),
+                                        vertex_max_concurrent_jobs=0)
+            plan = chaos_vertex.fault_plan(self.config.seed, self.config.fault_rate)
         async with running_emulator(settings, host="127.0.0.1", port=0) as url, aiohttp.ClientSession() as http:
             self.url, self.http = url, http
-            await self._admin("POST", "/_emulator/faults", fault_plan(self.config.seed, self.config.fault_rate))
-            async with asyncio.timeout(self.config.deadline):
-                await self._kill_loop()
-                await self._final_run()
+            if self.vertex:
+                await asyncio.to_thread(chaos_vertex.write_key_file, self.key_file, f"{url}/token")
+            await self._admin("POST", "/_emulator/faults", plan)
+            try:
+                async with asyncio.timeout(self.config.deadline):
+                    await self._kill_loop()
+                    await self._final_run()
+            finally:
+                await self._kill_leftover()
             await self._admin("DELETE", "/_emulator/faults")
             stats = await self._admin("GET", "/_emulator/stats")
             await self._check(stats)
@@ -244,14 +264,21 @@ class ChaosRun:
             self.report.problems.append("SIGTERM did not stop the daemon within 10 s")
         self.report.final_stop_seconds = round(time.monotonic() - stop_started, 2)
 
+    async def _kill_leftover(self) -> None:
+        """A run that failed half-way (its deadline) leaves no daemon running behind it."""
+        if self.daemon is not None and self.daemon.returncode is None:
+            self.daemon.kill()
+            await self.daemon.wait()
+
     async def _start(self) -> asyncio.subprocess.Process:
         self.report.starts += 1
         log = await asyncio.to_thread(open, self.log_path, "ab")
         with log:
-            return await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "orchestrator", "run", env=daemon_env(self.root, self.url),
+            self.daemon = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "orchestrator", "run", env=self._env(),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root,
             )
+            return self.daemon
 
     async def _started(self, daemon: asyncio.subprocess.Process, logged_before: int) -> None:
         """Wait (at most 10 s) until this start has logged ``daemon_starting``."""
@@ -259,6 +286,12 @@ class ChaosRun:
             return daemon.returncode is not None or self._log_text().count('"daemon_starting"') > logged_before
 
         await poll_until(logged, within=10, interval=0.02)
+
+    def _env(self) -> dict[str, str]:
+        env = daemon_env(self.root, self.url)
+        if self.vertex:
+            env.update(chaos_vertex.daemon_env(self.root, self.key_file))
+        return env
 
     def _log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
@@ -292,7 +325,7 @@ class ChaosRun:
         job_id = self.rng.choice(ids)[0]
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "orchestrator", "cancel", job_id, "--database", str(self.db),
-            env=daemon_env(self.root, self.url), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env=self._env(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         if await process.wait() == 0:
             self.report.cancels_requested += 1
@@ -328,7 +361,7 @@ class ChaosRun:
 
     async def _check(self, stats: Mapping[str, Any]) -> None:
         self._check_files()
-        await self._check_remote(stats)
+        await (self._check_vertex(stats) if self.vertex else self._check_remote(stats))
         self._check_secrets()
         self._count_log_warnings()
 
@@ -389,7 +422,36 @@ class ChaosRun:
 
     async def _check_snapshots(self, job_id: str, name: str) -> None:
         model = await self._api(f"/v1beta/{name}")
-        reported = {s.get("step", 0) for s in model.get("tuningTask", {}).get("snapshots", [])}
+        self._compare_snapshots(job_id, {s.get("step", 0) for s in model.get("tuningTask", {}).get("snapshots", [])})
+
+    async def _check_vertex(self, stats: Mapping[str, Any]) -> None:
+        """Promises 2-4 on Vertex: one tuning job per job, loss points once and all, endings as Vertex's."""
+        creates = chaos_vertex.creates_per_job(await self._admin("GET", "/_emulator/vertex/creates"))
+        self.report.creates_sent = sum(stats.get("requests", {}).get("vertex_create", {}).values())
+        self.report.duplicate_creates = sum(n - 1 for n in creates.values() if n > 1)
+        self.report.faults_injected = _faults(stats)
+        remote = chaos_vertex.remote_by_job((await self._admin("GET", "/_emulator/vertex/jobs"))["jobs"])
+        rows = self._query("SELECT id, state, remote_job FROM jobs")
+        self.report.terminal_states = dict(Counter(state for _, state, _ in rows))
+        self.report.unfinished_jobs = sum(1 for _, state, _ in rows if state not in TERMINAL)
+        for job_id, state, remote_job in rows:
+            if job_id not in remote:
+                continue  # never created (cancelled while queued, refused at create)
+            job = remote[job_id]
+            expected = chaos_vertex.EXPECTED_STATE.get(job["state"])
+            if state != expected or remote_job != job["name"]:
+                self.report.wrong_terminal_states += 1
+                self.report.problems.append(f"job {job_id}: {state} ({remote_job}), Vertex says {job['state']} "
+                                            f"({job['name']})")
+            reported = await chaos_vertex.reported_steps(self._vertex_read, job)
+            self._compare_snapshots(job_id, reported)
+
+    async def _vertex_read(self, path: str) -> Any:
+        headers = {"authorization": f"Bearer {chaos_vertex.READER_TOKEN}"}
+        async with self.http.get(self.url + path, headers=headers) as response:
+            return await response.json(content_type=None)
+
+    def _compare_snapshots(self, job_id: str, reported: set[int]) -> None:
         steps = [step for (step,) in self._query("SELECT step FROM snapshots WHERE job_id = ?", job_id)]
         self.report.duplicate_snapshots += len(steps) - len(set(steps))
         self.report.missing_snapshots += len(reported - set(steps))
@@ -398,10 +460,11 @@ class ChaosRun:
             self.report.problems.append(f"job {job_id}: snapshots {sorted(set(steps))} vs API {sorted(reported)}")
 
     def _check_secrets(self) -> None:
-        """Promise 7: the key appears in no log line, database page or spool file."""
-        key = API_KEY.encode()
+        """Promise 7: the key (Vertex: any token, the private key) appears in no log line, database page or
+        spool file."""
+        markers = chaos_vertex.SECRET_MARKERS if self.vertex else (API_KEY.encode(),)
         for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.is_symlink() and key in path.read_bytes():
+            if path.is_file() and not path.is_symlink() and any(m in path.read_bytes() for m in markers):
                 self.report.secret_leaks.append(str(path.relative_to(self.root)))
 
 
@@ -410,7 +473,7 @@ def _faults(stats: Mapping[str, Any]) -> dict[str, int]:
     totals: Counter[str] = Counter()
     for statuses in stats.get("requests", {}).values():
         for status, count in statuses.items():
-            if status in ("dropped", "lost", "401", "404", "429", "500", "503"):
+            if status in ("dropped", "lost", "401", "404", "412", "429", "500", "503"):
                 totals[status] += count
     return dict(totals)
 

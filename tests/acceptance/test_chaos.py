@@ -25,3 +25,16 @@ async def test_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
     assert not report.problems, report.problems
     # Each failure was a logged decision, never a crash of a step or a tick.
     assert not {"step_failed_unexpectedly", "scheduler_tick_failed"} & set(report.log_warnings)
+
+
+async def test_chaos_run_on_vertex_keeps_every_promise(tmp_path: Path) -> None:
+    """The same on the Vertex backend: lost uploads and creates, list lag, token refreshes, SIGKILLs."""
+    report = await run_chaos(tmp_path / "run", ChaosConfig(jobs=20, bad_files=4, kills=8, cancels=3, seed=11,
+                                                           backend="vertex"))
+
+    assert report.violations() == {}, summary(report) + "\n" + "\n".join(report.problems)
+    assert report.kills == 8 and report.jobs == 20
+    assert {"lost", "412", "503"} <= set(report.faults_injected), report.faults_injected
+    assert report.final_exit_code == 0 and report.final_stop_seconds < 10
+    assert not report.problems, report.problems
+    assert not {"step_failed_unexpectedly", "scheduler_tick_failed"} & set(report.log_warnings)

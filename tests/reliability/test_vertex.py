@@ -83,6 +83,25 @@ async def test_list_lag_does_not_make_a_second_create(store: SqlStore, emulator:
     assert (await emulator.requests("vertex_list")).get("200", 0) >= 2  # it looked again while the list lagged
 
 
+async def test_an_error_while_looking_keeps_looking(store: SqlStore, emulator: Emulator) -> None:
+    """A failed list is no proof that the lost create did not land: the job still waits out the window.
+
+    (The chaos run found this: a token refresh that failed during the list made the daemon create again.)
+    """
+    await emulator.faults(
+        {"kind": "lost_response", "routes": ["vertex_create"], "calls": [1]},
+        {"kind": "list_lag", "seconds": 40.0, "routes": ["vertex_create"], "calls": [1]},
+        {"kind": "http_error", "status": 503, "routes": ["vertex_list"], "calls": [1, 2]},
+    )
+    job = await add_vertex_job(store)
+    async with vertex_for(emulator.url, settle=3.0) as vertex, running_scheduler(store, vertex):
+        [done] = await until_terminal(store)
+
+    assert done.state is JobState.SUCCEEDED
+    assert await vertex_creates(emulator) == {job.id: 1}
+    assert (await emulator.requests("vertex_list")).get("503") == 2
+
+
 async def test_without_a_settle_window_list_lag_would_create_twice(store: SqlStore, emulator: Emulator) -> None:
     """The witness is not vacuous: a daemon that re-creates as soon as the list is empty pays twice."""
     await emulator.faults(
