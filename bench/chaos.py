@@ -1,6 +1,7 @@
 """The long chaos run: hundreds of jobs, many SIGKILLs, every fault on; prints and saves the invariant counts.
 
     /work/venv/bin/python bench/chaos.py --jobs 300 --kills 60 --seed 1 --out bench/results/chaos.json
+    /work/venv/bin/python bench/chaos.py --backend vertex --jobs 300 --kills 60 --out bench/results/chaos-vertex.json
 
 It is the same harness as the CI test (``tests/acceptance/chaos.py``), scaled up. Exit status 0 means
 every invariant held: no file lost or counted twice, no duplicate create, every snapshot recorded
@@ -31,11 +32,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fault-rate", type=float, default=1.0, help="multiplies every fault probability")
     parser.add_argument("--deadline", type=float, default=1800.0, help="seconds before the run counts as stuck")
+    parser.add_argument("--backend", choices=["gemini", "vertex"], default="gemini",
+                        help="the tuning service the daemon drives (vertex: uploads, labels, TensorBoard loss)")
     parser.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args()
     config = ChaosConfig(jobs=args.jobs, bad_files=args.bad_files, kills=args.kills, cancels=args.cancels,
-                         seed=args.seed, fault_rate=args.fault_rate, deadline=args.deadline)
+                         seed=args.seed, fault_rate=args.fault_rate, deadline=args.deadline, backend=args.backend)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="orchestrator-chaos-"))
     report = asyncio.run(run_chaos(root, config))
     text = json.dumps({**report.as_json(), "violations": report.violations(), "workdir": str(root)}, indent=2)
