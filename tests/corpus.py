@@ -115,12 +115,30 @@ def good_job_dict(**overrides: Any) -> dict[str, Any]:
             "training_data": {"examples": {"examples": copy.deepcopy(_EXAMPLES)}},
         },
     }
+    return overridden(job, overrides)
+
+
+def overridden(job: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``job`` with its top-level fields replaced by ``overrides`` (``OMIT`` drops one)."""
     for name, value in overrides.items():
         if value is OMIT:
             job.pop(name, None)
         else:
             job[name] = value
     return job
+
+
+def replaced(job: dict[str, Any], path: str, value: Any) -> bytes:
+    """``job`` as JSON bytes, with the value at dotted ``path`` replaced (``OMIT`` deletes it)."""
+    *parents, last = path.split(".")
+    node = job
+    for name in parents:
+        node = node.setdefault(name, {})
+    if value is OMIT:
+        del node[last]
+    else:
+        node[last] = value
+    return json.dumps(job).encode()
 
 
 def good_job(**overrides: Any) -> bytes:
@@ -141,16 +159,7 @@ class BadJobFile:
 
 def _nested(path: str, value: Any, **overrides: Any) -> bytes:
     """A good job with the value at dotted ``path`` replaced (``OMIT`` deletes it)."""
-    job = good_job_dict(**overrides)
-    *parents, last = path.split(".")
-    node = job
-    for name in parents:
-        node = node[name]
-    if value is OMIT:
-        del node[last]
-    else:
-        node[last] = value
-    return json.dumps(job).encode()
+    return replaced(good_job_dict(**overrides), path, value)
 
 
 def _hyper(**hyperparameters: Any) -> bytes:

@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any, Final
 
-from tests.corpus import OMIT, BadJobFile, good_job, good_job_dict
+from tests.corpus import OMIT, BadJobFile, good_job, good_job_dict, overridden, replaced
 
 #: The tuning job of Google's REST example, camelCase, with its examples inline in our section.
 GOOD_VERTEX_JOB: Final = b"""{
@@ -62,12 +62,7 @@ def good_vertex_job_dict(**overrides: Any) -> dict[str, Any]:
         "supervised_tuning_spec": {"hyper_parameters": {"epoch_count": 3}},
         "orchestrator": {"training_examples": copy.deepcopy(_PAIRS)},
     }
-    for name, value in overrides.items():
-        if value is OMIT:
-            job.pop(name, None)
-        else:
-            job[name] = value
-    return job
+    return overridden(job, overrides)
 
 
 def good_vertex_job(**overrides: Any) -> bytes:
@@ -77,16 +72,7 @@ def good_vertex_job(**overrides: Any) -> bytes:
 
 def _nested(path: str, value: Any, **overrides: Any) -> bytes:
     """A good Vertex job with the value at dotted ``path`` replaced (``OMIT`` deletes it)."""
-    job = good_vertex_job_dict(**overrides)
-    *parents, last = path.split(".")
-    node = job
-    for name in parents:
-        node = node.setdefault(name, {})
-    if value is OMIT:
-        del node[last]
-    else:
-        node[last] = value
-    return json.dumps(job).encode()
+    return replaced(good_vertex_job_dict(**overrides), path, value)
 
 
 def _hyper(**hyper: Any) -> bytes:

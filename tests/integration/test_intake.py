@@ -25,7 +25,7 @@ from orchestrator.jobs import JobState
 from orchestrator.spec import JobFileParser, JobSpec, parse_job
 from orchestrator.store import open_store
 from orchestrator.store.sql import SqlStore
-from tests.corpus import BAD_JOB_FILES, good_job
+from tests.corpus import BAD_JOB_FILES, BadJobFile, good_job
 from tests.reliability.conftest import all_jobs
 
 DEFAULT_LIMIT = BAD_JOB_FILES[0].max_bytes
@@ -64,7 +64,13 @@ def error_report(root: Path, name: str) -> dict[str, str]:
 async def test_every_corpus_file_is_rejected_with_its_specific_reason(store: SqlStore, tmp_path: Path) -> None:
     entries = [entry for entry in BAD_JOB_FILES if entry.max_bytes == DEFAULT_LIMIT]
     assert len(entries) >= 50
-    intake = make_intake(store, tmp_path)
+    await each_rejected_with_its_reason(make_intake(store, tmp_path), store, tmp_path, entries)
+
+
+async def each_rejected_with_its_reason(
+    intake: Intake, store: SqlStore, tmp_path: Path, entries: list[BadJobFile]
+) -> None:
+    """Drop every entry at once: each must end as one rejection naming its field and problem, and no job."""
     for index, entry in enumerate(entries):
         drop_job_file(tmp_path / "spool", f"bad-{index:03d}.json", entry.data)
 

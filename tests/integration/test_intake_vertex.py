@@ -34,6 +34,7 @@ from orchestrator.store.sql import SqlStore
 from orchestrator.vertex.jobfile import jsonl
 from tests.conftest import RunningDaemon
 from tests.corpus import GOOD_TUTORIAL_JOB, good_job
+from tests.integration.test_intake import each_rejected_with_its_reason, error_report, listing
 from tests.reliability.conftest import all_jobs
 from tests.vertex_corpus import BAD_VERTEX_JOB_FILES, GOOD_VERTEX_JOB, conversation, good_vertex_job
 
@@ -68,15 +69,6 @@ def make_intake(store: SqlStore, settings: Settings) -> Intake:
     return intake
 
 
-def listing(tmp_path: Path, folder: str) -> list[str]:
-    return sorted(os.listdir(tmp_path / "spool" / folder))
-
-
-def error_report(tmp_path: Path, name: str) -> dict[str, str]:
-    report: dict[str, str] = json.loads((tmp_path / "spool" / "rejected" / f"{name}.error.json").read_text())
-    return report
-
-
 def stored_bodies(tmp_path: Path) -> dict[str, Any]:
     """Each job's stored body by source file, read as a user would, with sqlite3."""
     with sqlite3.connect(f"file:{tmp_path / 'orchestrator.db'}?mode=ro", uri=True) as conn:
@@ -91,18 +83,7 @@ async def test_every_vertex_corpus_file_is_rejected_with_its_specific_reason(sto
     limit = settings.spool.max_file_bytes
     entries = [entry for entry in BAD_VERTEX_JOB_FILES if entry.max_bytes >= limit]
     assert len(entries) >= 80
-    intake = make_intake(store, settings)
-    for index, entry in enumerate(entries):
-        drop_job_file(tmp_path / "spool", f"bad-{index:03d}.json", entry.data)
-
-    assert await intake.scan() == len(entries)
-
-    for index, entry in enumerate(entries):
-        report = error_report(tmp_path, f"bad-{index:03d}.json")
-        assert (report["field"], report["file"]) == (entry.field, f"bad-{index:03d}.json"), entry.name
-        assert entry.problem_contains in report["problem"], entry.name
-    assert await all_jobs(store) == []
-    assert listing(tmp_path, "inbox") == listing(tmp_path, "processing") == listing(tmp_path, "accepted") == []
+    await each_rejected_with_its_reason(make_intake(store, settings), store, tmp_path, entries)
 
 
 async def test_vertex_job_files_become_jobs_with_the_contracts_body(store: SqlStore, tmp_path: Path) -> None:
