@@ -167,6 +167,7 @@ _OTHER_PARTS: Final = frozenset(
         "thought_signature",
     }
 )
+_PART_FIELDS: Final = _OTHER_PARTS | {"text"}
 _ROLES: Final = ("user", "model")
 
 #: Field names of both forms (a Vertex daemon reads either) and the two objects whose keys are label names.
@@ -183,8 +184,7 @@ VERTEX_VOCABULARY: Final = Vocabulary(
     | _EXTRA_ORCHESTRATOR_FIELDS
     | _EXAMPLE_FIELDS
     | _CONTENT_FIELDS
-    | _OTHER_PARTS
-    | {"text"},
+    | _PART_FIELDS,
     TUTORIAL_VOCABULARY.label_maps | {"labels"},
 )
 
@@ -621,6 +621,8 @@ class _VertexValidator(FieldReader):
         return [self.example(item, f"{path}[{index}]") for index, item in enumerate(value)]
 
     def example(self, value: object, where: str) -> dict[str, Any]:
+        if type(value) is dict and len(value) == 1 and "contents" in value:  # the usual shape, read directly
+            return {"contents": self.contents(value["contents"], f"{where}.contents")}
         members = self.fields(value, where, _EXAMPLE_FIELDS)
         if "text_input" in members or "output" in members:
             if "contents" in members or "system_instruction" in members:
@@ -647,19 +649,26 @@ class _VertexValidator(FieldReader):
         return example
 
     def contents(self, value: object, path: str) -> list[dict[str, Any]]:
-        """Turns that begin with the user, alternate between user and model, and end with the model."""
+        """Turns that begin with the user, alternate between user and model, and end with the model.
+
+        A turn of the usual shape (exactly ``role`` and ``parts``, the role expected next) is read
+        without the per-field walk: a file of many short conversations is millions of such objects.
+        """
         if not isinstance(value, list):
             self.wrong_type(path, "an array of turns", value)
         if not value:
             self.fail(path, "must not be empty: give a user turn and the model's answer")
         turns: list[dict[str, Any]] = []
         for index, item in enumerate(value):
+            expected = _ROLES[index % 2]
+            if type(item) is dict and len(item) == 2 and item.get("role") == expected and "parts" in item:
+                turns.append({"role": expected, "parts": self.parts(item["parts"], f"{path}[{index}].parts")})
+                continue
             at = f"{path}[{index}]"
             content = self.fields(item, at, _CONTENT_FIELDS)
             role = self.string(self.required(content, "role", at, 'who speaks: "user" or "model"'), f"{at}.role")
             if role not in _ROLES:
                 self.fail(f"{at}.role", f'must be "user" or "model", not {self.shown(role)}')
-            expected = _ROLES[index % 2]
             if role != expected:
                 problem = (
                     'is "model", but a conversation begins with a "user" turn'
@@ -688,7 +697,20 @@ class _VertexValidator(FieldReader):
         return instruction
 
     def parts(self, value: object, path: str) -> list[dict[str, str]]:
-        """Non-empty text parts; other kinds of part belong in a JSONL file the user uploads."""
+        """Non-empty text parts; other kinds of part belong in a JSONL file the user uploads.
+
+        Parts that are each exactly ``{"text": …}`` with non-empty ASCII text (no surrogate to look for)
+        are read without the per-field walk; anything else takes it, and gets its error from it.
+        """
+        if type(value) is list and value:
+            plain: list[dict[str, str]] = []
+            for part in value:
+                text = part.get("text") if type(part) is dict and len(part) == 1 else None
+                if type(text) is not str or not text or not text.isascii():
+                    break
+                plain.append({"text": text})
+            else:
+                return plain
         if not isinstance(value, list):
             self.wrong_type(path, 'an array of parts, [{"text": ...}]', value)
         if not value:
@@ -696,7 +718,7 @@ class _VertexValidator(FieldReader):
         parts: list[dict[str, str]] = []
         for index, item in enumerate(value):
             at = f"{path}[{index}]"
-            part = self.fields(item, at, _OTHER_PARTS | {"text"})
+            part = self.fields(item, at, _PART_FIELDS)
             other = sorted(part.keys() - {"text"})
             if other:
                 self.fail(
