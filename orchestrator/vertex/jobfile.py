@@ -37,6 +37,7 @@ from orchestrator.spec import (
     FieldReader,
     JobSpec,
     Vocabulary,
+    cyclic_gc_paused,
     file_job_key,
     read_document,
     tutorial_job,
@@ -202,6 +203,11 @@ def parse_vertex_job(
     ``base_model`` names a Gemini API model); without it such files are rejected with a message naming the
     key. Raises :class:`SpecError` like :func:`orchestrator.spec.parse_job`, and nothing else.
     """
+    with cyclic_gc_paused():
+        return _vertex_job(data, source, max_bytes, default_base_model)
+
+
+def _vertex_job(data: bytes, source: str, max_bytes: int, default_base_model: str | None) -> JobSpec:
     root = read_document(data, source=source, max_bytes=max_bytes, vocabulary=VERTEX_VOCABULARY)
     tutorial = {"tuning_task", "tuningTask"} & root.keys()
     if tutorial:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from typing import Any
@@ -338,3 +339,25 @@ def test_maximal_file_parses() -> None:
     assert spec.example_count == 500
     assert spec.expected_total_steps == 1250
     assert spec.body["tuningTask"]["trainingData"]["examples"]["examples"][499]["output"] == "o" * MAX_OUTPUT_CHARS
+
+
+def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
+    from orchestrator.spec import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause is still under way
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+    with pytest.raises(SpecError), cyclic_gc_paused():
+        parse(b"{")
+    assert gc.isenabled()
