@@ -97,7 +97,8 @@ Introspection (``/_emulator/``, never an API path)
   included, exact whatever the polling); statuses are HTTP codes as strings plus
   ``"dropped"`` (connection closed without a response), ``"lost"`` (handled, then dropped),
   ``"malformed"`` and ``"truncated"`` (handled, then half a body).
-  ``DELETE /_emulator/stats`` zeroes the counters.
+  ``DELETE /_emulator/stats`` zeroes the counters (request, create and upload counts; the peaks are
+  computed from the jobs held, so only ``POST /_emulator/reset`` clears them).
 * ``GET /_emulator/requests`` → the ``requests`` part; ``GET /_emulator/creates`` → ``{"tunedModels/x": n}``,
   committed creates per tuned model (the exactly-once witness).
 * ``GET /_emulator/jobs`` → ``{"jobs": [{name, operation, owner, state, completedSteps, totalSteps, ending,

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from orchestrator.emulator.auth import DEFAULT_PROJECT, Authenticator
+from orchestrator.emulator.auth import DEFAULT_PROJECT
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.faults import FaultRule
 from orchestrator.emulator.routes import Call, Emulator
@@ -76,9 +76,6 @@ async def token(emu: Emulator, call: Call) -> web.Response:
 class OAuthSurface:
     """The token endpoint needs no credential; its errors are OAuth's."""
 
-    def __init__(self, auth: Authenticator) -> None:
-        self.auth = auth
-
     def principal(
         self, route: str, params: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str]
     ) -> str:
@@ -100,5 +97,5 @@ class OAuthSurface:
 
 def install_oauth(emu: Emulator) -> None:
     """``POST /token`` (the version group matches nothing: the path has none)."""
-    emu.add_surface("oauth", OAuthSurface(emu.auth))
+    emu.add_surface("oauth", OAuthSurface())
     emu.add_pattern("POST", r"/(?P<version>)token", "oauth_token", frozenset({""}), token, None, "oauth")

@@ -149,6 +149,18 @@ class Run:
         self._plan_end()
         return True
 
+    def _next_boundary(self, now: float) -> int:
+        """The first step boundary after ``now``.
+
+        While the run trains that is the step in progress; a stalled run keeps its step rhythm, so a
+        cancel long after the stall still ends at a boundary after the request, never before it.
+        """
+        # Steps end within ±JITTER/2 of start + k·step_seconds, so from this guess the loop runs once or twice.
+        boundary = max(self.raw_steps(now) + 1, int((now - self.start) // self.step_seconds))
+        while self.step_time(boundary) <= now:
+            boundary += 1
+        return boundary
+
     def _plan_end(self) -> None:
         """Pick the earliest of the possible endings; recomputed only when a cancel arrives."""
         events: list[tuple[float, Ending, int]] = []
@@ -157,7 +169,7 @@ class Run:
         elif self.limit == self.total:
             events.append((self.step_time(self.total), Ending.SUCCEEDED, self.total))
         if self.cancel_requested is not None:
-            boundary = self.raw_steps(self.cancel_requested) + 1
+            boundary = self._next_boundary(self.cancel_requested)
             last = self.limit if self.fail_at is None else min(self.limit, self.fail_at - 1)
             events.append((self.step_time(boundary), Ending.CANCELLED, min(boundary, last)))
         self._end = min(events, key=lambda event: event[0]) if events else None

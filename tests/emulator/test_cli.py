@@ -28,6 +28,9 @@ def test_help_documents_every_knob_and_its_environment_variable() -> None:
         assert "--" + field.name.replace("_", "-") in text
         assert env_name(field.name) in text
     assert "--host" in text and "ORCHESTRATOR_EMULATOR_PORT" in text
+    flat = " ".join(text.split())
+    for surface in ("Vertex AI (tuningJobs", "Cloud Storage's JSON API", "STORAGE_EMULATOR_HOST", "POST /token"):
+        assert surface in flat
 
 
 def test_environment_sets_defaults_and_flags_win(tmp_path: Path) -> None:

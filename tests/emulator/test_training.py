@@ -93,3 +93,17 @@ def test_failure_messages_follow_the_code() -> None:
     assert message_for_code(13).startswith("An internal error has occurred")
     assert message_for_code(8) == "Resource has been exhausted (e.g. check quota)."
     assert message_for_code(99) == "Unknown error."
+
+
+def test_cancel_of_a_stalled_run_ends_after_the_request_whenever_it_comes() -> None:
+    """A stalled run keeps its step rhythm: a cancel long after the stall ends at the next boundary after it."""
+    from orchestrator.emulator.training import Ending, Run
+
+    for when in (5.0, 1_000.0, 1e7):
+        run = Run(start=0.0, step_seconds=2.0, total=10, seed=3, stall_at=4)
+        assert run.request_cancel(when)
+        planned = run.planned_end
+        assert planned is not None
+        end, ending = planned
+        assert ending is Ending.CANCELLED and when < end <= when + 2.0 * 1.4
+        assert run.progress(end).completed_steps == (3 if when == 5.0 else 4)  # the step under way completes

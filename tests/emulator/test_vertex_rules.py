@@ -218,3 +218,25 @@ async def test_server_errors_and_drops_on_vertex_routes(base_url: str, http: aio
     assert (await vcall(http, "GET", base_url + JOBS))[0] == 200
     async with http.get(f"{base_url}/_emulator/requests") as response:
         assert (await response.json())["vertex_list"] == {"503": 1, "dropped": 1, "200": 1}
+
+
+@pytest.mark.parametrize(("kind", "at_once"), [("pause_job", True), ("stall_job", False)])
+async def test_cancel_a_paused_or_stalled_job(
+    base_url: str, clock: ManualClock, http: aiohttp.ClientSession, kind: str, at_once: bool
+) -> None:
+    """A paused job is cancelled at once; a stalled one is CANCELLING until the next step boundary."""
+    await upload(http, base_url, "train.jsonl", jsonl([example(n) for n in range(16)]))
+    await _plan(http, base_url, [{"kind": kind, "step": 1}])
+    status, job = await vcall(http, "POST", base_url + JOBS, create_body())
+    assert status == 200, job
+    clock.advance(100.0)
+    assert (await vcall(http, "POST", f"{base_url}/v1/{job['name']}:cancel"))[0] == 200
+    job = (await vcall(http, "GET", f"{base_url}/v1/{job['name']}"))[1]
+    assert job["state"] == ("JOB_STATE_CANCELLED" if at_once else "JOB_STATE_CANCELLING")
+    clock.advance(3.0)
+    job = (await vcall(http, "GET", f"{base_url}/v1/{job['name']}"))[1]
+    assert (job["state"], job["error"]["code"], job["tuningJobMetadata"]["completedStepCount"]) == (
+        "JOB_STATE_CANCELLED",
+        1,
+        "1",
+    )

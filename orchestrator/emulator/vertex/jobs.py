@@ -189,8 +189,7 @@ class TuningJobs:
             )
         if record.run is None:
             self._waiting[record.project].remove(record)
-        record.cancel(now)
-        record._cache.clear()
+        record.cancel(now)  # the answer cache is keyed by state, so it needs no clearing
         self.advance(record.project, now)
 
     def advance(self, project: str, now: float) -> None:

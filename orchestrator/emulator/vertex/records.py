@@ -168,7 +168,6 @@ class TuningJobRecord:
             self.cancelled_early = now
             return
         if self.view(now).state == "JOB_STATE_PAUSED":
-            self.run.cancel_requested = now
             self.cancelled_early = now
             return
         self.run.request_cancel(now)
