@@ -7,7 +7,8 @@ bounded in time and end as soon as the awaited condition holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from orchestrator.daemon import run_daemon
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import TERMINAL, Job
 from orchestrator.store import DatabaseNotReady, JobDetail, SqlStore, open_reader
+from tests.postgres import PostgresServer, running_postgres
 
 #: Emulator speed for tests: 2 s simulated steps at 40x speed, so 50 ms of real time per step.
 TEST_TIME_SCALE = 40.0
@@ -38,6 +40,52 @@ def fast_settings(root: Path, base_url: str) -> Settings:
         ),
         daemon=replace(base.daemon, shutdown_grace=1.0),
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL cluster for the whole session (fails, never skips, when it cannot start)."""
+    with running_postgres() as server:
+        yield server
+
+
+#: The database every test database is copied from: migrated to head once per session.
+MIGRATED_TEMPLATE = "orchestrator_migrated"
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """The name of a database migrated to head, to copy test databases from."""
+    from alembic import command
+
+    from orchestrator.store import alembic_config
+
+    postgres_server.create_database(MIGRATED_TEMPLATE)
+    command.upgrade(alembic_config(postgres_server.url(MIGRATED_TEMPLATE)), "head")
+    return MIGRATED_TEMPLATE
+
+
+@pytest.fixture
+def postgres_empty_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database of its own; dropped after the test."""
+    name = f"test_{next(_database_numbers)}"
+    postgres_server.create_database(name)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, postgres_template: str) -> Iterator[str]:
+    """The URL of a fresh migrated database of its own (a copy of the template); dropped after the test."""
+    name = f"test_{next(_database_numbers)}"
+    postgres_server.create_database(name, template=postgres_template)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import reader_engine
-from orchestrator.store.migration import HalfMadeSchema, head_revision, migrate
+from orchestrator.store.migration import HalfMadeSchema, alembic_config, head_revision, migrate
 from orchestrator.store.reader import JobDetail, StatusReader
 from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
@@ -25,6 +25,7 @@ __all__ = [
     "NewJob",
     "SqlStore",
     "StatusReader",
+    "alembic_config",
     "migrate",
     "open_reader",
     "open_store",

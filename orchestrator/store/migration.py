@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, literal, pool, select, table
@@ -25,6 +25,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, litera
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import sqlite_url
 from orchestrator.store.schema import VIEW_NAMES, metadata
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +65,16 @@ def migration_engine(url: str) -> Engine:
     return engine
 
 
+def alembic_config(database_url: str) -> Config:
+    """The Alembic configuration of our migrations against ``database_url`` (a SQLAlchemy URL)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
+    config.attributes["database_url"] = database_url
+    return config
+
+
 def migrate(path: Path, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread).
 
@@ -69,7 +82,6 @@ def migrate(path: Path, revision: str = "head") -> None:
     it is a noticeable share of the daemon's start-up time.
     """
     from alembic import command
-    from alembic.config import Config
 
     path.parent.mkdir(parents=True, exist_ok=True)
     url = sqlite_url(path)
@@ -80,10 +92,7 @@ def migrate(path: Path, revision: str = "head") -> None:
         engine.dispose()
     if cleared:
         log.warning("interrupted_first_start_cleared", database=str(path), dropped=cleared)
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
-    config.attributes["database_url"] = url
-    command.upgrade(config, revision)
+    command.upgrade(alembic_config(url), revision)
 
 
 def clear_interrupted_first_start(engine: Engine, where: str) -> list[str]:
