@@ -32,9 +32,9 @@ from orchestrator.jobs import new_installation_id
 from orchestrator.notify import Notifier
 from orchestrator.scheduler import Scheduler
 from orchestrator.status.metrics import Metrics
-from orchestrator.status.observed import open_observed_store
+from orchestrator.status.observed import StoreMetrics
 from orchestrator.status.server import Health, StatusContext, create_app, read_token, running_status_server
-from orchestrator.store import SqlStore, open_reader
+from orchestrator.store import SqlStore, open_reader, open_store
 from orchestrator.tuning import TuningApi
 from orchestrator.vertex.client import open_vertex_client
 from orchestrator.vertex.service import VertexTuning
@@ -128,7 +128,8 @@ async def run_daemon(
         return
     metrics = Metrics()
     with daemon_lock(settings.database.path):
-        async with open_observed_store(settings.database, metrics, clock.monotonic) as store:
+        store_metrics = StoreMetrics(metrics, clock.monotonic)
+        async with open_store(settings.database, store_metrics) as store:
             if stopped_during_startup(stop, "api"):
                 return
             installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
@@ -156,7 +157,8 @@ async def run_daemon(
                 intake = Intake(store, settings.spool, clock, installation_id, on_new_jobs=on_new_jobs,
                                 on_rejected=metrics.intake_rejected, parse=job_file_parser(settings))
                 intake.prepare()  # an unsafe spool folder stops the start here, in one line
-                health = Health(lambda: scheduler.last_tick, lambda: store.last_write, clock.monotonic, settings.status)
+                health = Health(lambda: scheduler.last_tick, lambda: store_metrics.last_write, clock.monotonic,
+                                settings.status)
                 async with _status_server(settings, health, metrics, stop), asyncio.TaskGroup() as tasks:
                     tasks.create_task(intake.run(stop))
                     tasks.create_task(scheduler.run(stop))

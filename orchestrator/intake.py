@@ -31,8 +31,8 @@ from orchestrator.jobs import derive_tuned_model_id
 from orchestrator.logs import scrub
 from orchestrator.memory import release_free_memory
 from orchestrator.spec import JobFileParser, JobSpec, parse_job
+from orchestrator.store.protocol import DuplicateJob, JobStore, NewJob
 from orchestrator.store.rejections import NewRejection
-from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
 
 log = structlog.get_logger(__name__)
 
@@ -215,7 +215,7 @@ class Intake:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: JobStore,
         settings: SpoolSettings,
         clock: Clock,
         installation_id: str,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +22,9 @@ import structlog
 from orchestrator.clock import Clock
 from orchestrator.config import SchedulerSettings
 from orchestrator.errors import ApiError, RateLimited, StaleWrite, TransientError, Unauthenticated
-from orchestrator.jobs import TERMINAL, Job, JobState
+from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
 from orchestrator.policy import backoff_delay, next_poll_delay, pause_delay, rpc_status_name
-from orchestrator.store.sql import SqlStore
+from orchestrator.store.protocol import NO_CHANGES, JobChanges, JobStore
 from orchestrator.tuning import Outcome, RemoteStatus, TuningApi, Verdict
 
 log = structlog.get_logger(__name__)
@@ -60,7 +62,7 @@ class Scheduler:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: JobStore,
         api: TuningApi,
         settings: SchedulerSettings,
         clock: Clock,
@@ -217,8 +219,8 @@ class Scheduler:
             if job.state is JobState.QUEUED:
                 # The submission may be sent from this commit on: until it is seen, it is looked for.
                 now = self._clock.now()
-                job = await self._commit(job, to=JobState.SUBMITTING, release=False, submitted_at=now,
-                                         submit_sent_at=now)
+                job = await self._commit(job, JobChanges(submitted_at=now, submit_sent_at=now),
+                                         to=JobState.SUBMITTING, release=False)
                 bound.info("job_submitting")
                 self._claimed_queued -= 1
                 was_queued = False
@@ -272,11 +274,12 @@ class Scheduler:
             body = await self._store.request_body(job.id)
             facts = (await self._api.prepare(job, body)).columns()
             if facts or not fresh:
-                job = await self._commit(job, release=False, submit_sent_at=self._clock.now(), **facts)
+                job = await self._commit(job, JobChanges(submit_sent_at=self._clock.now(), **facts), release=False)
             nothing_in_flight = False
             status = await self._api.submit(job, body)
         except (TransientError, Unauthenticated) as exc:
-            await self._retry_later(job, exc, bound, **({"submit_sent_at": None} if nothing_in_flight else {}))
+            clear_mark = JobChanges(submit_sent_at=None) if nothing_in_flight else NO_CHANGES
+            await self._retry_later(job, exc, bound, clear_mark)
             return
         except ApiError as exc:
             self._api_reachable()
@@ -289,26 +292,25 @@ class Scheduler:
         """The service holds the job now: record what it said and poll it from here on."""
         now = self._clock.now()
         facts = status.facts.columns()
-        await self._commit(
-            job, to=JobState.RUNNING, detail=facts, total_steps=status.total_steps or job.total_steps,
-            started_at=now, last_progress_at=now, attempts=0, last_error=None,
-            next_check_at=now + timedelta(seconds=self._settings.poll_min_interval), soon_if_cancel_requested=True,
-            **facts,
+        running = JobChanges(
+            total_steps=status.total_steps or job.total_steps, started_at=now, last_progress_at=now, attempts=0,
+            last_error=None, next_check_at=now + timedelta(seconds=self._settings.poll_min_interval), **facts,
         )
+        await self._commit(job, running, to=JobState.RUNNING, detail=facts, soon_if_cancel_requested=True)
         bound.info("job_running", **facts)
 
     async def _look_again(self, job: Job, settled_at: datetime, bound: Any) -> None:
         """An earlier submission is not listed yet and may still appear: look again before re-submitting."""
         now = self._clock.now()
         wait = min((settled_at - now).total_seconds(), self._settings.poll_min_interval)
-        await self._commit(job, next_check_at=now + timedelta(seconds=max(wait, 0.0)))
+        await self._commit(job, JobChanges(next_check_at=now + timedelta(seconds=max(wait, 0.0))))
         bound.info("earlier_submission_not_listed_yet", settles_in=round((settled_at - now).total_seconds(), 3))
 
     async def _fail_permanently(self, job: Job, exc: ApiError, phase: str, bound: Any) -> None:
         """A request the API will never accept: the job fails with the API's status and words."""
-        await self._commit(job, to=JobState.FAILED, detail={"phase": phase, **exc.as_dict()},
-                           error_code=exc.http_status, error_status=exc.status or None,
-                           error_message=exc.api_message, attempts=0)
+        failure = JobChanges(error_code=exc.http_status, error_status=exc.status or None,
+                             error_message=exc.api_message, attempts=0)
+        await self._commit(job, failure, to=JobState.FAILED, detail={"phase": phase, **exc.as_dict()})
         bound.warning("job_failed", phase=phase, http_status=exc.http_status, status=exc.status,
                       message=exc.api_message)
 
@@ -321,7 +323,7 @@ class Scheduler:
             job = await self._begin_cancel_if_due(job, bound)
             if job.state is JobState.CANCELLING and job.cancel_sent_at is None:
                 await self._api.cancel(job)
-                job = await self._commit(job, release=False, cancel_sent_at=self._clock.now())
+                job = await self._commit(job, JobChanges(cancel_sent_at=self._clock.now()), release=False)
             status = await self._api.poll(job)
         except (TransientError, Unauthenticated) as exc:
             await self._retry_later(job, exc, bound)
@@ -332,39 +334,41 @@ class Scheduler:
         self._api_reachable()
         now = self._clock.now()
         new = tuple(s for s in status.snapshots if s.step > job.completed_steps)
-        values: dict[str, Any] = {"attempts": 0, "last_error": None}
-        values.update((k, v) for k, v in status.facts.columns().items() if v != getattr(job, k))
+        changes = JobChanges(attempts=0, last_error=None,
+                             **{k: v for k, v in status.facts.columns().items() if v != getattr(job, k)})
         if status.total_steps:
-            values["total_steps"] = status.total_steps
+            changes = replace(changes, total_steps=status.total_steps)
         if new:
-            values["last_loss"] = new[-1].mean_loss
+            changes = replace(changes, last_loss=new[-1].mean_loss)
         completed = status.completed_steps if status.completed_steps is not None else (new[-1].step if new else 0)
         if completed > job.completed_steps:
-            values.update(completed_steps=completed, last_progress_at=now)
+            changes = replace(changes, completed_steps=completed, last_progress_at=now)
         elif not status.progress_visible:
-            values["last_progress_at"] = now  # silence that is not a stall (see RemoteStatus)
+            changes = replace(changes, last_progress_at=now)  # silence that is not a stall (see RemoteStatus)
         verdict = status.verdict
         if verdict.outcome is Outcome.RUNNING:
-            seen = values.get("completed_steps", job.completed_steps)
+            seen = max(completed, job.completed_steps)
             delay = self._settings.poll_min_interval if job.state is JobState.CANCELLING else next_poll_delay(
-                total_steps=values.get("total_steps", job.total_steps), completed_steps=seen,
+                total_steps=status.total_steps or job.total_steps, completed_steps=seen,
                 running_seconds=(now - (job.started_at or now)).total_seconds(),
                 min_interval=self._settings.poll_min_interval, max_interval=self._settings.poll_max_interval,
                 rng=self._rng,
             )
-            job = await self._commit(job, snapshots_seen=new, next_check_at=now + timedelta(seconds=delay),
-                                     soon_if_cancel_requested=True, **values)
+            job = await self._commit(job, replace(changes, next_check_at=now + timedelta(seconds=delay)),
+                                     snapshots_seen=new, soon_if_cancel_requested=True)
             if new:
                 bound.debug("job_progress", step=job.completed_steps, total_steps=job.total_steps, loss=job.last_loss)
             return
         to, reason = self._terminal_state(job, verdict)
         if to is not JobState.SUCCEEDED:
-            values.update(error_code=verdict.code, error_status=rpc_status_name(verdict.code), error_message=reason)
+            changes = replace(changes, error_code=verdict.code, error_status=rpc_status_name(verdict.code),
+                              error_message=reason)
         await self._commit(
-            job, to=to, snapshots_seen=new,
-            detail={"outcome": verdict.outcome.value, "code": verdict.code, "message": reason}, **values,
+            job, changes, to=to, snapshots_seen=new,
+            detail={"outcome": verdict.outcome.value, "code": verdict.code, "message": reason},
         )
-        bound.info(f"job_{to.value}", code=verdict.code, message=reason, steps=values.get("completed_steps"))
+        bound.info(f"job_{to.value}", code=verdict.code, message=reason,
+                   steps=completed if completed > job.completed_steps else None)
         if to is JobState.CANCELLED and self._settings.delete_cancelled_models:
             await self._discard(job, bound)
 
@@ -385,8 +389,8 @@ class Scheduler:
         reason = "user" if job.cancel_requested else self._overdue_reason(job)
         if reason is None:
             return job
-        job = await self._commit(job, to=JobState.CANCELLING, release=False, cancel_reason=reason,
-                                 cancel_requested=False, detail={"reason": reason})
+        job = await self._commit(job, JobChanges(cancel_reason=reason, cancel_requested=False),
+                                 to=JobState.CANCELLING, release=False, detail={"reason": reason})
         bound.info("job_cancelling", reason=reason)
         return job
 
@@ -412,8 +416,8 @@ class Scheduler:
 
     # -- shared -------------------------------------------------------------------------------
 
-    async def _retry_later(self, job: Job, exc: ApiError, bound: Any, **values: Any) -> None:
-        """Keep the state, count the attempt, and look again after a jittered back-off."""
+    async def _retry_later(self, job: Job, exc: ApiError, bound: Any, also: JobChanges = NO_CHANGES) -> None:
+        """Keep the state, count the attempt, and look again after a jittered back-off (and write ``also``)."""
         attempts = job.attempts + 1
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         delay = backoff_delay(attempts, base=self._settings.backoff_base, cap=self._settings.backoff_cap,
@@ -421,8 +425,8 @@ class Scheduler:
         if isinstance(exc, Unauthenticated):
             delay = max(delay, self._pause_for_auth(exc))
         now = self._clock.now()
-        await self._commit(job, attempts=attempts, last_error=str(exc), next_check_at=now + timedelta(seconds=delay),
-                           **values)
+        await self._commit(job, replace(also, attempts=attempts, last_error=str(exc),
+                                        next_check_at=now + timedelta(seconds=delay)))
         report = bound.debug if isinstance(exc, Unauthenticated) else bound.warning
         report("step_retry_scheduled", attempt=attempts, delay=round(delay, 3), error=str(exc),
                error_kind=type(exc).__name__, http_status=exc.http_status)
@@ -449,17 +453,30 @@ class Scheduler:
             log.info("scheduler_resumed_authenticated", after_failures=self._auth_failures)
             self._auth_failures = 0
 
-    async def _commit(self, job: Job, **kwargs: Any) -> Job:
+    async def _commit(
+        self,
+        job: Job,
+        changes: JobChanges = NO_CHANGES,
+        *,
+        to: JobState | None = None,
+        detail: Mapping[str, Any] | None = None,
+        snapshots_seen: Sequence[Snapshot] = (),
+        release: bool = True,
+        soon_if_cancel_requested: bool = False,
+    ) -> Job:
         """``store.commit_step`` for this process, shielded: a write that started is not cut off.
 
         The write is remembered until it ends, so a shutdown that abandons the step still waits
         for it before the store closes.
         """
-        write = asyncio.ensure_future(self._store.commit_step(job, self._owner, self._clock.now(), **kwargs))
+        write = asyncio.ensure_future(self._store.commit_step(
+            job, self._owner, self._clock.now(), changes, to=to, detail=detail, snapshots_seen=snapshots_seen,
+            release=release, soon_if_cancel_requested=soon_if_cancel_requested,
+        ))
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
         committed = await asyncio.shield(write)
-        if kwargs.get("release", True):
+        if release:
             self._wake_if_needed(committed)
         return committed
 

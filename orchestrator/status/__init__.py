@@ -1,5 +1,5 @@
 """The read side for operators: metrics, the HTTP status endpoint, the live watch and loss plots.
 
-Nothing here writes to the database except through :class:`~orchestrator.status.observed.ObservedStore`,
-which is the daemon's own store with liveness and metrics added.
+Nothing here writes to the database: the daemon's store reports what it commits to
+:class:`~orchestrator.status.observed.StoreMetrics`, and everything else reads.
 """

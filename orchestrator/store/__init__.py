@@ -14,17 +14,33 @@ from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import reader_engine
 from orchestrator.store.migration import HalfMadeSchema, alembic_config, head_revision, migrate
+from orchestrator.store.protocol import (
+    KEEP,
+    NO_CHANGES,
+    DuplicateJob,
+    JobChanges,
+    JobStore,
+    NewJob,
+    PruneResult,
+    StoreObserver,
+)
 from orchestrator.store.reader import JobDetail, StatusReader
-from orchestrator.store.sql import DuplicateJob, NewJob, SqlStore
+from orchestrator.store.sql import SqlStore
 
 __all__ = [
+    "KEEP",
+    "NO_CHANGES",
     "DatabaseNotReady",
     "DuplicateJob",
     "HalfMadeSchema",
+    "JobChanges",
     "JobDetail",
+    "JobStore",
     "NewJob",
+    "PruneResult",
     "SqlStore",
     "StatusReader",
+    "StoreObserver",
     "alembic_config",
     "migrate",
     "open_reader",
@@ -33,10 +49,10 @@ __all__ = [
 
 
 @asynccontextmanager
-async def open_store(settings: DatabaseSettings) -> AsyncIterator[SqlStore]:
-    """The migrated database's writer."""
+async def open_store(settings: DatabaseSettings, observer: StoreObserver | None = None) -> AsyncIterator[SqlStore]:
+    """The migrated database's writer; ``observer`` hears what it commits (see :class:`StoreObserver`)."""
     await asyncio.to_thread(migrate, settings.path)
-    store = SqlStore(settings.path, settings.busy_timeout)
+    store = SqlStore(settings.path, settings.busy_timeout, observer)
     try:
         yield store
     finally:

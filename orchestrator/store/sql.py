@@ -33,47 +33,9 @@ from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition,
 from orchestrator.logs import scrub
 from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
+from orchestrator.store.protocol import NO_CHANGES, DuplicateJob, JobChanges, NewJob, PruneResult, StoreObserver
 from orchestrator.store.rejections import NewRejection, Rejection, new_rejection_id, rejection_from_row
 from orchestrator.store.schema import db_time, events, job_specs, jobs, meta, rejections, snapshots
-
-
-class DuplicateJob(OrchestratorError):
-    """A job with this idempotency key (or tuned-model id) is already recorded."""
-
-    def __init__(self, what: str, value: str, existing_job_id: str) -> None:
-        self.what = what
-        self.existing_job_id = existing_job_id
-        super().__init__(f"duplicate {what} {value!r}: already recorded as job {existing_job_id}")
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """What the intake records for one accepted job file."""
-
-    job_key: str
-    priority: int
-    display_name: str | None
-    base_model: str
-    tuned_model_id: str
-    labels: Mapping[str, str]
-    source_file: str
-    intake_id: str
-    max_run_time: float | None
-    stall_timeout: float | None
-    body_json: str  #: the ``tunedModels.create`` request body, serialized once (it can be 20 MB)
-    example_count: int
-    total_steps: int | None
-    file_sha256: str
-    file_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    """What :meth:`SqlStore.prune` removed (or would remove, on a dry run)."""
-
-    job_ids: tuple[str, ...]
-    events: int
-    snapshots: int
 
 
 def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
@@ -132,11 +94,29 @@ def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
             step.done.set_exception(exc)
 
 
-class SqlStore:
-    """The daemon's side of the database: the writer. ``open_store`` builds it after the migrations."""
+class _Unobserved:
+    """The observer of a store nobody watches (the CLI's)."""
 
-    def __init__(self, path: Path, busy_timeout: float) -> None:
+    def committed(self) -> None:
+        pass
+
+    def claimed(self, now: datetime, jobs: Sequence[Job]) -> None:
+        pass
+
+    def snapshots_recorded(self, count: int) -> None:
+        pass
+
+
+class SqlStore:
+    """The daemon's side of the database: the writer. ``open_store`` builds it after the migrations.
+
+    A :class:`~orchestrator.store.protocol.JobStore`; ``observer`` hears of each commit, claim and
+    recorded snapshots (the daemon's liveness stamp and metrics).
+    """
+
+    def __init__(self, path: Path, busy_timeout: float, observer: StoreObserver | None = None) -> None:
         self._db = WriterThread(path, busy_timeout)
+        self._observer: StoreObserver = observer or _Unobserved()
         #: Steps waiting for the group commit, and the task that commits them (see ``commit_step``).
         self._pending_steps: list[_PendingStep] = []
         self._step_writer: asyncio.Task[None] | None = None
@@ -187,7 +167,9 @@ class SqlStore:
         Each result is the recorded job or the :class:`DuplicateJob` that kept it out, in order; a
         duplicate of a job earlier in the same batch is caught like any other.
         """
-        return await self._db.run_on_driver(lambda driver: [_insert_job(driver, new, now) for new in batch])
+        results = await self._db.run_on_driver(lambda driver: [_insert_job(driver, new, now) for new in batch])
+        self._observer.committed()
+        return results
 
     async def job_by_intake_id(self, intake_id: str) -> Job | None:
         """The job an intake claim recorded, if it got that far (for finishing a crashed intake)."""
@@ -253,7 +235,10 @@ class SqlStore:
 
         # Not fsync'ed: a lease matters only while this process lives (a restart forgets them all),
         # and the next durable commit writes it to disk anyway.
-        return await self._db.run_on_driver(work, durable=False)
+        claimed = await self._db.run_on_driver(work, durable=False)
+        self._observer.committed()
+        self._observer.claimed(now, claimed)
+        return claimed
 
     async def next_due_at(self) -> datetime | None:
         """The earliest next check of any unfinished job not leased, to know how long the scheduler may sleep.
@@ -286,20 +271,20 @@ class SqlStore:
         job: Job,
         owner: str,
         now: datetime,
+        changes: JobChanges = NO_CHANGES,
         *,
         to: JobState | None = None,
         detail: Mapping[str, Any] | None = None,
         snapshots_seen: Sequence[Snapshot] = (),
         release: bool = True,
         soon_if_cancel_requested: bool = False,
-        **values: Any,
     ) -> Job:
         """Write the outcome of one step of ``job``: the one write primitive of the scheduler.
 
         Compare-and-set on (id, state, lease owner); optionally moves the state (with its event row),
-        records snapshots idempotently (one row per job and step, first report wins), sets other
-        columns, and releases the lease. All in one transaction. Texts are scrubbed of registered
-        secrets on the way in, so no credential reaches the database (promise 7).
+        records snapshots idempotently (one row per job and step, first report wins), sets the
+        ``changes``' columns, and releases the lease. All in one transaction. Texts are scrubbed of
+        registered secrets on the way in, so no credential reaches the database (promise 7).
 
         ``soon_if_cancel_requested`` makes the row due at once when a user's cancel arrived while
         this step was under way (see ``_step_update``); without it the step's own next poll time
@@ -307,21 +292,25 @@ class SqlStore:
         """
         if to is not None and not can_transition(job.state, to):
             raise StaleWrite(job.id, job.state.value, to.value)
-        changes: dict[str, Any] = {k: scrub(v) if isinstance(v, str) else v for k, v in values.items()}
-        changes["updated_at"] = now
+        columns: dict[str, Any] = {k: scrub(v) if isinstance(v, str) else v for k, v in changes.columns().items()}
+        columns["updated_at"] = now
         if to is not None:
-            changes["state"] = to.value
+            columns["state"] = to.value
             if to in TERMINAL:
-                changes.update(finished_at=now, next_check_at=None, cancel_requested=False)
+                columns.update(finished_at=now, next_check_at=None, cancel_requested=False)
         if release:
-            changes.update(lease_owner=None, lease_expires_at=None)
-        step = _PendingStep(job, owner, now, to, detail, snapshots_seen, changes,
-                            soon_if_cancel_requested and changes.get("next_check_at") is not None,
+            columns.update(lease_owner=None, lease_expires_at=None)
+        step = _PendingStep(job, owner, now, to, detail, snapshots_seen, columns,
+                            soon_if_cancel_requested and columns.get("next_check_at") is not None,
                             asyncio.get_running_loop().create_future())
         self._pending_steps.append(step)
         if self._step_writer is None or self._step_writer.done():
             self._step_writer = asyncio.create_task(self._write_steps())
-        return await step.done
+        committed = await step.done
+        self._observer.committed()
+        if snapshots_seen:
+            self._observer.snapshots_recorded(len(snapshots_seen))
+        return committed
 
     async def _write_steps(self) -> None:
         """Group commit: every step that arrived meanwhile goes into one transaction.

@@ -19,7 +19,7 @@ from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.intake import drop_job_file
 from orchestrator.jobs import TUNED_MODEL_ID_PATTERN, JobState
-from orchestrator.store import SqlStore, open_store
+from orchestrator.store import JobChanges, SqlStore, open_store
 from orchestrator.store.schema import jobs
 from orchestrator.store.sql import job_from_row, retry_identity
 from tests.conftest import RunningDaemon
@@ -79,7 +79,7 @@ async def test_only_failed_or_cancelled_jobs_are_retried_and_each_once(store: Sq
 
     first = await _claim(store, first, NOW)
     first = await store.commit_step(first, OWNER, NOW, to=JobState.SUBMITTING, release=False)
-    await store.commit_step(first, OWNER, NOW, to=JobState.FAILED, error_message="Internal error")
+    await store.commit_step(first, OWNER, NOW, JobChanges(error_message="Internal error"), to=JobState.FAILED)
     second = await store.retry_job(first.id, NOW, "itest1")
     assert (second.retry_of, second.job_key) == (first.id, "q~retry2")
     assert len({queued.tuned_model_id, first.tuned_model_id, second.tuned_model_id}) == 3

@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.clock import SystemClock
 from orchestrator.jobs import Job, JobState
+from orchestrator.store import JobChanges
 from orchestrator.store.sql import SqlStore
 from tests.reliability.conftest import (
     FAST,
@@ -86,7 +87,8 @@ async def test_a_create_sent_by_a_crashed_process_is_adopted_by_the_next(store: 
     job = await add_job(store)
     now = SystemClock().now()
     [claimed] = await store.claim_due("dead-process", now, timedelta(seconds=60), 1, 1)
-    await store.commit_step(claimed, "dead-process", now, to=JobState.SUBMITTING, release=False, submitted_at=now)
+    await store.commit_step(claimed, "dead-process", now, JobChanges(submitted_at=now), to=JobState.SUBMITTING,
+                            release=False)
     async with api_for(emulator.url) as api:
         await api.create_tuned_model(job.tuned_model_id, await store.request_body(job.id))
         assert await store.release_all_leases() == 1  # what the daemon does at start-up, holding its lock

@@ -18,7 +18,7 @@ from orchestrator import cli
 from orchestrator.clock import SystemClock
 from orchestrator.config import DatabaseSettings
 from orchestrator.jobs import Job, JobState, Snapshot
-from orchestrator.store import NewJob, SqlStore, open_store
+from orchestrator.store import JobChanges, NewJob, SqlStore, open_store
 from orchestrator.store.rejections import NewRejection
 
 #: The fixed "now" of the fixture database: every timestamp in it is relative to this.
@@ -78,10 +78,12 @@ async def _claim(store: SqlStore, job: Job, now: datetime) -> Job:
 
 async def _start(store: SqlStore, job: Job, now: datetime) -> Job:
     job = await _claim(store, job, now)
-    job = await store.commit_step(job, OWNER, now, to=JobState.SUBMITTING, release=False, submitted_at=now)
+    job = await store.commit_step(job, OWNER, now, JobChanges(submitted_at=now), to=JobState.SUBMITTING, release=False)
     return await store.commit_step(
-        job, OWNER, now, to=JobState.RUNNING, operation_name=f"{job.tuned_model_name}/operations/op1",
-        model_name=job.tuned_model_name, started_at=now, next_check_at=now,
+        job, OWNER, now,
+        JobChanges(operation_name=f"{job.tuned_model_name}/operations/op1", model_name=job.tuned_model_name,
+                   started_at=now, next_check_at=now),
+        to=JobState.RUNNING,
     )
 
 
@@ -91,30 +93,34 @@ async def build_database(path: Path) -> SampleJobs:
         old = NOW - timedelta(days=45)
         old_job = await _start(store, await store.add_job(new_job("old", display_name="last quarter"), old), old)
         old_job = await _claim(store, old_job, old)
-        await store.commit_step(old_job, OWNER, old, to=JobState.SUCCEEDED, snapshots_seen=losses(12),
-                                completed_steps=12, last_loss=losses(12)[-1].mean_loss)
+        await store.commit_step(old_job, OWNER, old, JobChanges(completed_steps=12, last_loss=losses(12)[-1].mean_loss),
+                                to=JobState.SUCCEEDED, snapshots_seen=losses(12))
 
         start = NOW - timedelta(hours=2)
         done = await _start(store, await store.add_job(
             new_job("done", display_name="number generator", labels={"team": "nlp"}), start), start)
         done = await _claim(store, done, start + timedelta(minutes=5))
-        await store.commit_step(done, OWNER, NOW - timedelta(hours=1), to=JobState.SUCCEEDED,
-                                snapshots_seen=losses(12), completed_steps=12, last_loss=losses(12)[-1].mean_loss,
-                                remote_state="ACTIVE")
+        await store.commit_step(done, OWNER, NOW - timedelta(hours=1),
+                                JobChanges(completed_steps=12, last_loss=losses(12)[-1].mean_loss,
+                                           remote_state="ACTIVE"),
+                                to=JobState.SUCCEEDED, snapshots_seen=losses(12))
 
         running = await _start(store, await store.add_job(
             new_job("busy", display_name="sweep lr=0.01", labels={"team": "nlp"}), start), start)
         running = await _claim(store, running, NOW - timedelta(minutes=1))
-        await store.commit_step(running, OWNER, NOW - timedelta(minutes=1), snapshots_seen=losses(6),
-                                completed_steps=6, last_loss=losses(6)[-1].mean_loss, next_check_at=NOW,
-                                attempts=1, last_error="503 UNAVAILABLE: The model is overloaded.")
+        await store.commit_step(running, OWNER, NOW - timedelta(minutes=1),
+                                JobChanges(completed_steps=6, last_loss=losses(6)[-1].mean_loss, next_check_at=NOW,
+                                           attempts=1, last_error="503 UNAVAILABLE: The model is overloaded."),
+                                snapshots_seen=losses(6))
 
         failed = await store.add_job(new_job("bad", display_name="too long", labels={"team": "vision"}), start)
         failed = await _claim(store, failed, start)
         failed = await store.commit_step(failed, OWNER, start, to=JobState.SUBMITTING, release=False)
         await store.commit_step(
-            failed, OWNER, start, to=JobState.FAILED, detail={"phase": "create", "http_status": 400},
-            error_code=400, error_status="INVALID_ARGUMENT", error_message="Request contains an invalid argument.",
+            failed, OWNER, start,
+            JobChanges(error_code=400, error_status="INVALID_ARGUMENT",
+                       error_message="Request contains an invalid argument."),
+            to=JobState.FAILED, detail={"phase": "create", "http_status": 400},
         )
 
         queued = await store.add_job(new_job("later", display_name="waiting"), NOW + timedelta(hours=1))

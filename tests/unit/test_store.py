@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,13 +17,13 @@ from orchestrator.config import DatabaseSettings
 from orchestrator.errors import StaleWrite
 from orchestrator.jobs import Job, JobState, Snapshot
 from orchestrator.logs import register_secret
-from orchestrator.store import open_store
+from orchestrator.store import JobChanges, open_store
 from orchestrator.store.schema import UtcDateTime, db_time
 from orchestrator.store.sql import SqlStore
 from tests.conftest import sql_rows
 from tests.reliability.conftest import add_job, all_jobs
 
-NOW = datetime.now(UTC) + timedelta(minutes=5)  # after every job added by the tests, so all are due
+NOW = datetime.now(UTC) + timedelta(days=1)  # after every job the tests add (the suite takes minutes), so all are due
 LEASE = timedelta(seconds=60)
 
 
@@ -62,10 +62,10 @@ async def test_the_writer_runs_wal_with_full_sync_and_a_busy_timeout(store: SqlS
 async def test_a_stale_write_changes_nothing(store: SqlStore) -> None:
     job = await claimed(store)
     with pytest.raises(StaleWrite):
-        await store.commit_step(job, "someone-else", NOW, to=JobState.SUBMITTING, attempts=7)
+        await store.commit_step(job, "someone-else", NOW, JobChanges(attempts=7), to=JobState.SUBMITTING)
     moved = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
     with pytest.raises(StaleWrite):  # the copy read before the move is stale now
-        await store.commit_step(job, "me", NOW, attempts=3)
+        await store.commit_step(job, "me", NOW, JobChanges(attempts=3))
     [row] = await all_jobs(store)
     assert row == moved and row.attempts == 0 and row.state is JobState.SUBMITTING
 
@@ -99,7 +99,7 @@ async def test_cancel_requests_follow_the_state(store: SqlStore) -> None:
     assert flagged.state is JobState.SUBMITTING and flagged.cancel_requested
     # The step in flight still commits (the flag is not a state) and its next check becomes "now".
     later = NOW + timedelta(hours=1)
-    after = await store.commit_step(running, "me", NOW, to=JobState.RUNNING, next_check_at=later,
+    after = await store.commit_step(running, "me", NOW, JobChanges(next_check_at=later), to=JobState.RUNNING,
                                     soon_if_cancel_requested=True)
     assert after.state is JobState.RUNNING and after.cancel_requested and after.next_check_at == NOW
 
@@ -107,7 +107,7 @@ async def test_cancel_requests_follow_the_state(store: SqlStore) -> None:
 async def test_a_terminal_job_ignores_cancel_and_keeps_its_state(store: SqlStore) -> None:
     job = await claimed(store)
     job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
-    job = await store.commit_step(job, "me", NOW, to=JobState.FAILED, error_message="refused")
+    job = await store.commit_step(job, "me", NOW, JobChanges(error_message="refused"), to=JobState.FAILED)
     assert (await store.request_cancel(job.id, NOW)) == job
     assert not job.cancel_requested and job.finished_at == NOW
 
@@ -126,10 +126,10 @@ async def test_claims_respect_the_queued_cap_priority_and_other_leases(store: Sq
 async def test_secrets_are_scrubbed_from_every_text_written(store: SqlStore) -> None:
     register_secret("AIzaSy-test-secret-value-123")
     job = await claimed(store)
-    job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False,
-                                  last_error="key AIzaSy-test-secret-value-123 refused")
-    job = await store.commit_step(job, "me", NOW, to=JobState.FAILED, error_message="AIzaSy-test-secret-value-123",
-                                  detail={"message": "AIzaSy-test-secret-value-123"})
+    job = await store.commit_step(job, "me", NOW, JobChanges(last_error="key AIzaSy-test-secret-value-123 refused"),
+                                  to=JobState.SUBMITTING, release=False)
+    job = await store.commit_step(job, "me", NOW, JobChanges(error_message="AIzaSy-test-secret-value-123"),
+                                  to=JobState.FAILED, detail={"message": "AIzaSy-test-secret-value-123"})
     assert job.last_error == "key [redacted] refused" and job.error_message == "[redacted]"
     details = [row[0] for row in await sql_rows(store, "SELECT detail FROM events")]
     assert not any("AIzaSy-test-secret-value-123" in d for d in details)
@@ -168,7 +168,8 @@ async def test_the_next_due_check_leaves_out_jobs_whose_step_is_in_flight(store:
     assert in_flight.next_check_at < waiting.next_check_at
     assert await store.next_due_at() == waiting.next_check_at
     sooner = waiting.next_check_at - timedelta(seconds=1)
-    await store.commit_step(in_flight, "me", NOW, next_check_at=sooner)  # the step ends: its row counts again
+    # the step ends: its row counts again
+    await store.commit_step(in_flight, "me", NOW, JobChanges(next_check_at=sooner))
     assert await store.next_due_at() == sooner
 
 
@@ -177,8 +178,8 @@ async def test_the_hot_path_reads_and_writes_rows_exactly_as_the_core_types_do(s
     they leave, must be those SQLAlchemy's types would (timestamps, NaN loss, booleans, states)."""
     job = await claimed(store)
     job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
-    job = await store.commit_step(job, "me", NOW, to=JobState.RUNNING, release=False, started_at=NOW,
-                                  last_loss=math.nan, completed_steps=3, next_check_at=NOW + LEASE,
+    changes = JobChanges(started_at=NOW, last_loss=math.nan, completed_steps=3, next_check_at=NOW + LEASE)
+    job = await store.commit_step(job, "me", NOW, changes, to=JobState.RUNNING, release=False,
                                   soon_if_cancel_requested=True)
     [stored] = await all_jobs(store)
     assert job.last_loss is not None and math.isnan(job.last_loss)
@@ -207,3 +208,49 @@ def test_db_time_writes_the_text_the_core_type_writes(value: datetime) -> None:
     dialect = sqlite.dialect()
     process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert process is not None and db_time(value) == process(value)
+
+
+def test_job_changes_write_only_the_columns_they_set() -> None:
+    """``KEEP`` leaves a column alone; ``None`` is a value (it clears the column)."""
+    assert JobChanges().columns() == {}
+    assert JobChanges(last_error=None, attempts=0).columns() == {"attempts": 0, "last_error": None}
+
+
+class RecordingObserver:
+    """A store observer that remembers what it heard."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.claims: list[tuple[datetime, list[str]]] = []
+        self.snapshots = 0
+
+    def committed(self) -> None:
+        self.commits += 1
+
+    def claimed(self, now: datetime, jobs: Sequence[Job]) -> None:
+        self.claims.append((now, [job.id for job in jobs]))
+
+    def snapshots_recorded(self, count: int) -> None:
+        self.snapshots += count
+
+
+async def test_the_observer_hears_every_commit_claim_and_snapshot(path: Path) -> None:
+    observer = RecordingObserver()
+    async with open_store(DatabaseSettings(path=path, busy_timeout=5.0), observer) as store:
+        added = await add_job(store, 0)
+        assert observer.commits == 1
+        [job] = await store.claim_due("me", NOW, LEASE, 10, 10)
+        assert observer.commits == 2 and observer.claims == [(NOW, [added.id])]
+        job = await store.commit_step(job, "me", NOW, to=JobState.SUBMITTING, release=False)
+        job = await store.commit_step(job, "me", NOW, to=JobState.RUNNING, release=False)
+        await store.commit_step(job, "me", NOW, snapshots_seen=[Snapshot(1, 0, 2.0), Snapshot(2, 0, 1.5)])
+    assert observer.commits == 5 and observer.snapshots == 2
+
+
+def test_every_remote_fact_is_a_column_a_step_may_set() -> None:
+    """The scheduler writes a service's ``RemoteFacts`` as ``JobChanges``: each fact must have its field."""
+    from dataclasses import fields
+
+    from orchestrator.tuning import RemoteFacts
+
+    assert {f.name for f in fields(RemoteFacts)} <= {f.name for f in fields(JobChanges)}
