@@ -115,3 +115,10 @@ async def test_faults_speak_the_storage_envelope(base_url: str, http: aiohttp.Cl
         async with http.get(f"{base_url}/storage/v1/b/{BUCKET}/o") as r:
             error = (await r.json())["error"]
         assert (r.status, error["code"], error["errors"][0]["reason"]) == (expected, expected, reason)
+
+
+async def test_an_upload_larger_than_the_json_limit_is_accepted(base_url: str, http: aiohttp.ClientSession) -> None:
+    """The app's 64 MiB JSON limit does not apply to uploads (google-cloud-storage sends 100 MiB chunks)."""
+    data = b"x" * (65 * 1024 * 1024)
+    stored = await upload(http, base_url, "big.bin", data)
+    assert stored["size"] == str(len(data))

@@ -26,6 +26,6 @@ Routes (bracketed: the route's name for faults and stats; object names are URL-e
 Shapes: the object and bucket resources and the error envelope ``{"error": {code, message, errors:
 [{message, domain, reason, locationType?, location?}]}}`` follow the JSON API reference [med]; ids,
 etags and upload ids are opaque and the emulator's own [low].  Unknown query parameters are ignored
-(Cloud Storage is not behind the strict JSON front end) [low].  A request body may be at most 64 MiB;
-larger datasets go up in resumable chunks.
+(Cloud Storage is not behind the strict JSON front end) [low].  An upload request may carry up to
+1 GiB (Vertex AI's dataset limit; 413 ``uploadTooLarge`` beyond), bodies are held in memory.
 """

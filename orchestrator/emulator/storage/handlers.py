@@ -19,6 +19,7 @@ from orchestrator.emulator.routes import Call, Emulator
 from orchestrator.emulator.storage.objects import (
     DEFAULT_CONTENT_TYPE,
     Preconditions,
+    StorageError,
     StoredObject,
     invalid,
 )
@@ -27,9 +28,25 @@ from orchestrator.emulator.wire import dumps
 
 V1: Final = frozenset({"v1"})
 JSON_TYPE: Final = "application/json"
+#: Largest upload body read in one request: a Vertex AI dataset may be 1 GB, and google-cloud-storage
+#: sends up to 100 MiB per resumable chunk (the app-wide 64 MiB limit is for the JSON APIs).
+MAX_UPLOAD_BYTES: Final = (1 << 30) + (1 << 20)
 _CONTENT_RANGE: Final = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
 _RANGE: Final = re.compile(r"bytes=(\d*)-(\d*)")
 _BOUNDARY: Final = re.compile(r'boundary="?([^";]+)"?')
+
+
+async def read_upload(request: web.Request, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """The request body, streamed past the app's JSON size limit up to ``limit`` (413 beyond it)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise StorageError(413, f"The upload of {declared} bytes exceeds the emulator's {limit}.", "uploadTooLarge")
+    body = bytearray()
+    async for block in request.content.iter_chunked(1 << 20):
+        body += block
+        if len(body) > limit:
+            raise StorageError(413, f"The upload exceeds the emulator's {limit} bytes.", "uploadTooLarge")
+    return bytes(body)
 
 
 def _base_url(request: web.Request) -> str:
@@ -115,13 +132,14 @@ async def upload(emu: Emulator, call: Call) -> web.Response:
         stored = store.put(
             bucket,
             name,
-            await request.read(),
+            await read_upload(request),
             content_type=request.headers.get("Content-Type", DEFAULT_CONTENT_TYPE),
             preconditions=preconditions,
         )
         return _json_answer(stored.resource(_base_url(request)))
     if upload_type == "multipart":
-        metadata, data, media_type = parse_multipart(await request.read(), request.headers.get("Content-Type", ""))
+        body = await read_upload(request)
+        metadata, data, media_type = parse_multipart(body, request.headers.get("Content-Type", ""))
         name, content_type, user, crc, md5 = _metadata_fields(metadata)
         name = name or query.get("name", "")
         if not name:
@@ -169,7 +187,7 @@ async def upload_chunk(emu: Emulator, call: Call) -> web.Response:
     session = emu.storage.session(call.params_in_query.get("upload_id", ""))
     if session.bucket != call.params["bucket"]:
         raise invalid("The upload id belongs to another bucket.")
-    chunk = await request.read()
+    chunk = await read_upload(request)
     header = request.headers.get("Content-Range", "")
     start: int | None = None
     total: int | None = None

@@ -30,9 +30,16 @@ class StorageError(ApiError):
     """An error in Cloud Storage's JSON API envelope: ``{"error": {code, message, errors: [...]}}``."""
 
     def __init__(self, http_status: int, message: str, reason: str, location: str | None = None) -> None:
-        status = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}.get(
-            http_status, "FAILED_PRECONDITION" if http_status == 412 else "INTERNAL"
-        )
+        status = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            409: "ALREADY_EXISTS",
+            412: "FAILED_PRECONDITION",
+            413: "OUT_OF_RANGE",
+            429: "RESOURCE_EXHAUSTED",
+        }.get(http_status, "INTERNAL")
         super().__init__(status, message)
         self.http_status = http_status
         self.reason = reason
