@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from orchestrator.errors import ConfigError
 from orchestrator.spec import DEFAULT_MAX_FILE_BYTES
+from orchestrator.vertex.jobfile import base_model_problem
 
 ENV_PREFIX = "ORCHESTRATOR_"
 #: ``ORCHESTRATOR_*`` variables that are not settings by design: the config file's path. (The
@@ -345,6 +346,8 @@ def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
                        f"got {vertex.list_settle_seconds:g}")
     if vertex.storage_url and not vertex.storage_url.startswith(("http://", "https://")):
         raise _invalid(origins, "vertex.storage_url", f"must be an http(s) URL, not {vertex.storage_url!r}")
+    if vertex.base_model and (unusable := base_model_problem(vertex.base_model)) is not None:
+        raise _invalid(origins, "vertex.base_model", f"{vertex.base_model!r} {unusable}")
     return settings
 
 

@@ -80,6 +80,10 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[vertex]\nprice_per_million_tokens = -2\n", "vertex.price_per_million_tokens", "must not be negative"),
         ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
          "list_settle_seconds = 10\n", "vertex.list_settle_seconds", "at least [api] timeout"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
+         "base_model = 'models/gemini-1.5-flash-001-tuning'\n", "vertex.base_model", "Gemini API model name"),
+        ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
+         "base_model = 'gemini-2.5-flsh'\n", "vertex.base_model", "not a stable Gemini text model"),
     ],
 )
 def test_a_wrong_key_or_value_names_the_key_and_the_file(tmp_path: Path, text: str, key: str, problem: str) -> None:
