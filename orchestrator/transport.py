@@ -137,9 +137,10 @@ class ApiTransport:
         if isinstance(error, RateLimited):
             pause = error.retry_after if error.retry_after is not None else DEFAULT_RATE_LIMIT_PAUSE
             self._throttle.pause(pause)
-        # 404 and 409 are answers the callers expect and log as decisions (version fallback, adopting
-        # a landed create, an object that exists); at debug they cost nothing.
-        log = _log.debug if isinstance(error, NotFound | AlreadyExists) else _log.warning
+        # 404, 409 and 412 are answers the callers expect and log as decisions (version fallback,
+        # adopting a landed create, an upload whose object exists already); at debug they cost nothing.
+        expected = isinstance(error, NotFound | AlreadyExists) or error.http_status == 412
+        log = _log.debug if expected else _log.warning
         log(
             "api_request_failed",
             method=method,

@@ -281,11 +281,11 @@ class ChaosRun:
             return self.daemon
 
     async def _started(self, daemon: asyncio.subprocess.Process, logged_before: int) -> None:
-        """Wait (at most 10 s) until this start has logged ``daemon_starting``."""
+        """Wait (at most 30 s: a loaded machine starts slowly) until this start has logged ``daemon_starting``."""
         async def logged() -> bool:
             return daemon.returncode is not None or self._log_text().count('"daemon_starting"') > logged_before
 
-        await poll_until(logged, within=10, interval=0.02)
+        await poll_until(logged, within=30, interval=0.02)
 
     def _env(self) -> dict[str, str]:
         env = daemon_env(self.root, self.url)
