@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator import __version__, stop_signals
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.config import Settings, load_settings, with_overrides
 from orchestrator.errors import OrchestratorError, SpecError
 from orchestrator.jobs import JobState
+from orchestrator.text import terminal_text
 
 if TYPE_CHECKING:
     from orchestrator.spec import JobSpec
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except (OrchestratorError, OSError) as exc:  # a plain mistake (a path, a permission) is one line
-        print(f"orchestrator: {exc}", file=sys.stderr)
+        print(f"orchestrator: {terminal_text(str(exc))}", file=sys.stderr)
         return 1
     return result
 
@@ -314,7 +316,7 @@ def _rejected(args: argparse.Namespace) -> int:
             why = f"(resubmitted as {rejection.resubmitted_as}) {why}"
         elif not (rejected_dir / rejection.rejected_file).exists():
             why = f"(file no longer in rejected/) {why}"
-        table.add_row(rejection.id, age(rejection.rejected_at, now), rejection.rejected_file, why)
+        table.add_row(*_plain(rejection.id, age(rejection.rejected_at, now), rejection.rejected_file, why))
     Console().print(table, highlight=False)
     return 0
 
@@ -353,6 +355,11 @@ def _resubmit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plain(*cells: str) -> list[Text]:
+    """Table cells as plain text: a ``[/bold]`` in a display name is shown, never taken for markup."""
+    return [Text(terminal_text(cell)) for cell in cells]
+
+
 def _labels(pairs: list[str]) -> dict[str, str]:
     labels = {}
     for pair in pairs:
@@ -383,7 +390,7 @@ def _status(args: argparse.Namespace) -> int:
     for name in columns:  # status_table fitted the cells; the ellipsis is only a safety net
         table.add_column(name, no_wrap=True, overflow="ellipsis")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*_plain(*row))
     console.print(table, highlight=False)
     return 0
 
@@ -409,8 +416,8 @@ def _show(args: argparse.Namespace) -> int:
     console = Console()
     price = settings.vertex.price_per_million_tokens
     cost = estimated_cost(job, price)
-    console.print(f"[bold]{job.id}[/bold]  {job.display_name or ''}  [bold]{state_words(job)}[/bold]",
-                  highlight=False)
+    console.print(Text.assemble((job.id, "bold"), "  ", terminal_text(job.display_name or ""), "  ",
+                                (state_words(job), "bold")), highlight=False)
     for label, value in (
         ("tuned model", job.model_name), ("endpoint", job.endpoint), ("operation", job.operation_name),
         ("remote job", job.remote_job),
@@ -433,12 +440,12 @@ def _show(args: argparse.Namespace) -> int:
         ("retrying", job.last_error and f"attempt {job.attempts}: {job.last_error}"),
     ):
         if value not in (None, ""):
-            console.print(f"  {label:<16} {value}", highlight=False)
+            console.print(f"  {label:<16} {terminal_text(str(value))}", highlight=False, markup=False)
     console.print("\n[bold]timeline[/bold]")
     for event in detail.events:
         why = json.dumps(dict(event.detail)) if event.detail else ""
-        console.print(f"  {event.at}  {event.from_state or '-':>10} → {event.to_state:<10} {why}", highlight=False,
-                      soft_wrap=True)
+        console.print(f"  {event.at}  {event.from_state or '-':>10} → {event.to_state:<10} {terminal_text(why)}",
+                      highlight=False, soft_wrap=True, markup=False)
     if detail.snapshots:
         snapshots = detail.snapshots
         console.print(f"\n[bold]snapshots[/bold] ({len(snapshots)} steps; every one: --json, or the loss_curve view)")

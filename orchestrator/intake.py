@@ -33,6 +33,7 @@ from orchestrator.memory import release_free_memory
 from orchestrator.spec import JobFileParser, JobSpec, parse_job
 from orchestrator.store.protocol import DuplicateJob, JobStore, NewJob
 from orchestrator.store.rejections import NewRejection
+from orchestrator.text import terminal_text
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +72,7 @@ def spool_name(name: str) -> str:
 
 def printable(name: str) -> str:
     """A file name as text for records and logs: undecodable bytes and control characters escaped."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return terminal_text(os.fsencode(name).decode("utf-8", "backslashreplace"))
 
 
 class UnsafeSpool(OrchestratorError):

@@ -707,9 +707,7 @@ class FieldReader:
         if "job_key" in section:
             field = "orchestrator.job_key"
             key = self.text(section["job_key"], field, MAX_JOB_KEY_CHARS)
-            if not key.isprintable():
-                self.fail(field, "must be printable: no control characters, tabs or line breaks")
-            options["job_key"] = key
+            options["job_key"] = self.printable(key, field)
         if "priority" in section:
             options["priority"] = self.whole(section["priority"], "orchestrator.priority", _INT32_MIN, _INT32_MAX)
         if "tuned_model_id" in section:
@@ -749,8 +747,23 @@ class FieldReader:
             text = self.string(item, field)
             if len(text) > MAX_LABEL_CHARS:
                 self.fail(field, f"is {len(text):,} characters; the limit is {MAX_LABEL_CHARS}")
-            labels[key] = text
+            labels[self.printable(key, field)] = self.printable(text, field)
         return labels
+
+    def printable(self, text: str, field: str) -> str:
+        """``text`` if it holds nothing a terminal would act on (every status table, log and page shows it).
+
+        Control characters (escape sequences, line breaks, tabs, bells) and invisible formatting ones
+        (bidi overrides) are refused, naming the first; markup such as ``[bold]`` is text and allowed.
+        """
+        if not text.isprintable():
+            index, bad = next((i, c) for i, c in enumerate(text) if not c.isprintable())
+            self.fail(
+                field,
+                f"must be printable: it holds {bad.encode('unicode_escape').decode('ascii')} at character {index:,} "
+                "(no control characters, tabs, line breaks or invisible formatting characters)",
+            )
+        return text
 
     @staticmethod
     def shown(value: object) -> str:
@@ -829,7 +842,7 @@ class _Validator(FieldReader):
                 "display_name",
                 f"is {size:,} bytes in UTF-8 ({len(name):,} characters); the limit is {MAX_DISPLAY_NAME_BYTES} bytes",
             )
-        return name
+        return self.printable(name, "display_name")
 
     def project_numbers(self, value: object) -> list[str]:
         """int64 project numbers, as numbers or numeric strings; sent as strings, as proto3 JSON writes int64."""

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TaskP
 
 from orchestrator.jobs import TERMINAL, Job, JobState
 from orchestrator.report import shorten_middle, state_words, timing
+from orchestrator.text import terminal_text
 
 #: Reads the jobs to show: the unfinished ones, plus those with the given ids whatever their state.
 FetchJobs = Callable[[Collection[str]], Awaitable[list[Job]]]
@@ -56,7 +57,7 @@ async def watch(
         return jobs
     tasks: dict[str, TaskID] = {}
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # the display name is the user's text, not markup
         BarColumn(bar_width=30),
         TaskProgressColumn(),
         MofNCompleteColumn(),
@@ -70,7 +71,7 @@ async def watch(
         while True:
             moment = now()
             for job in jobs:
-                name = shorten_middle(job.display_name or job.tuned_model_id, 28)
+                name = shorten_middle(terminal_text(job.display_name or job.tuned_model_id), 28)
                 if job.id not in tasks:
                     tasks[job.id] = progress.add_task(f"{job.id}  {name:<28}", total=job.total_steps,
                                                       **_fields(job, moment))

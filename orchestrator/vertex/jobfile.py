@@ -458,7 +458,7 @@ class _VertexValidator(FieldReader):
         name = self.string(value, "tuned_model_display_name")
         if len(name) > MAX_DISPLAY_NAME_CHARS:
             self.fail("tuned_model_display_name", f"is {len(name):,} characters; the limit is {MAX_DISPLAY_NAME_CHARS}")
-        return name
+        return self.printable(name, "tuned_model_display_name")
 
     def vertex_labels(self, value: object) -> dict[str, str]:
         """Google Cloud labels: lowercase letters (international ones too), digits, ``_`` and ``-``, ≤ 64 each."""

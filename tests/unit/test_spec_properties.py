@@ -55,7 +55,8 @@ def valid_jobs(draw: st.DrawFn) -> dict[str, Any]:
     """A valid job as a snake_case dict."""
     job: dict[str, Any] = {}
     optional(
-        draw, job, "display_name", st.text(max_size=10).filter(lambda s: len(s.encode()) <= MAX_DISPLAY_NAME_BYTES)
+        draw, job, "display_name",
+        st.text(max_size=10).filter(lambda s: len(s.encode()) <= MAX_DISPLAY_NAME_BYTES and s.isprintable())
     )
     optional(draw, job, "description", st.text(max_size=50))
     job["base_model"] = "models/" + draw(st.from_regex(r"[a-z0-9.-]{1,30}", fullmatch=True))
@@ -83,7 +84,9 @@ def valid_jobs(draw: st.DrawFn) -> dict[str, Any]:
         optional(draw, section, "priority", st.integers(min_value=-(2**31), max_value=2**31 - 1))
         optional(draw, section, "tuned_model_id", st.from_regex(TUNED_MODEL_ID_PATTERN, fullmatch=True))
         labels = st.dictionaries(
-            st.text(min_size=1, max_size=MAX_LABEL_CHARS), st.text(max_size=MAX_LABEL_CHARS), max_size=4
+            st.text(min_size=1, max_size=MAX_LABEL_CHARS).filter(str.isprintable),
+            st.text(max_size=MAX_LABEL_CHARS).filter(str.isprintable),
+            max_size=4,
         )
         optional(draw, section, "labels", labels)
         optional(draw, section, "max_run_time", st.floats(min_value=1e-3, max_value=1e9))

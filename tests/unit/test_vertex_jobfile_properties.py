@@ -45,7 +45,7 @@ EXAMPLES = st.one_of(contents_examples(), st.fixed_dictionaries({"text_input": T
 def valid_vertex_jobs(draw: st.DrawFn) -> dict[str, Any]:
     """A valid Vertex job as a snake_case dict, its data inline or in Cloud Storage."""
     job: dict[str, Any] = {"base_model": draw(st.sampled_from(["gemini-2.5-flash", "gemini-2.0-flash-001"]))}
-    optional(draw, job, "tuned_model_display_name", st.text(max_size=128))
+    optional(draw, job, "tuned_model_display_name", st.text(max_size=128).filter(str.isprintable))
     optional(draw, job, "description", st.text(max_size=50))
     optional(draw, job, "labels", st.dictionaries(LABEL_TEXT, LABEL_TEXT, max_size=4))
     spec: dict[str, Any] = {}
