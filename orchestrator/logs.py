@@ -30,6 +30,12 @@ def register_secret(value: str) -> None:
         _secret_values.add(value)
 
 
+def forget_secret(value: str) -> None:
+    """Stop scrubbing ``value``: an OAuth token replaced by a refresh is dead, and a set that grew by one
+    token an hour for the life of the process would make every scrub slower."""
+    _secret_values.discard(value)
+
+
 def scrub(text: str) -> str:
     """``text`` with every registered secret replaced."""
     for secret in _secret_values:

@@ -19,7 +19,7 @@ from google.auth.exceptions import DefaultCredentialsError, RefreshError, Transp
 
 from orchestrator.config import ApiSettings
 from orchestrator.errors import ConfigError, TransientError, Unauthenticated
-from orchestrator.logs import register_secret
+from orchestrator.logs import forget_secret, register_secret
 
 __all__ = ["ADC_SCOPES", "AdcAuth", "ApiKeyAuth", "Auth", "NoAuth", "auth_from_settings"]
 
@@ -136,6 +136,7 @@ class AdcAuth:
         self._quota_project = quota_project or getattr(credentials, "quota_project_id", None) or ""
         self._transport = transport if transport is not None else _default_transport()
         self._lock = asyncio.Lock()
+        self._scrubbed = ""  # the token registered for scrubbing: only the live one is kept
 
     @classmethod
     async def load(cls, quota_project: str = "", scopes: Sequence[str] = ADC_SCOPES) -> AdcAuth:
@@ -155,8 +156,11 @@ class AdcAuth:
         if not self._credentials.valid:
             await self._refresh(stale_token=self._credentials.token)
         token = self._credentials.token
-        if isinstance(token, str):
+        if isinstance(token, str) and token != self._scrubbed:
             register_secret(token)
+            if self._scrubbed:
+                forget_secret(self._scrubbed)
+            self._scrubbed = token
         headers = {"authorization": f"Bearer {token}"}
         if self._quota_project:
             headers["x-goog-user-project"] = self._quota_project

@@ -30,6 +30,7 @@ from orchestrator.errors import (
     TransientError,
     Unauthenticated,
 )
+from orchestrator.logs import scrub
 
 __all__ = ["error_from_response"]
 
@@ -72,7 +73,9 @@ def error_from_response(
     """
     envelope = _envelope(body)
     status = _text(envelope.get("status")) or DEFAULT_STATUS.get(http_status, "")
-    message = _text(envelope.get("message"))[:MAX_MESSAGE_CHARS] or _fallback_message(http_status, body, envelope)
+    # Scrubbed before it is cut: a cut through a key would leave a piece of it that no scrub can find.
+    message = scrub(_text(envelope.get("message")))[:MAX_MESSAGE_CHARS]
+    message = message or _fallback_message(http_status, body, envelope)
     if http_status == 429:
         retry_after = _retry_after(envelope.get("details"), headers, time.time() if now is None else now)
         return RateLimited(message, http_status=http_status, status=status, retry_after=retry_after)

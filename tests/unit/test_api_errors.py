@@ -20,6 +20,7 @@ from orchestrator.errors import (
     Unauthenticated,
 )
 from orchestrator.gemini.errors import MAX_MESSAGE_CHARS, error_from_response
+from orchestrator.logs import REDACTED, register_secret
 
 NOW = 1_700_000_000.0
 
@@ -179,3 +180,13 @@ def test_wrong_types_in_the_envelope_are_ignored() -> None:
     assert isinstance(error, RateLimited)
     assert (error.status, error.retry_after) == ("RESOURCE_EXHAUSTED", None)
     assert error.api_message == "Too Many Requests (429) without a message"
+
+
+def test_a_key_straddling_the_message_cut_is_scrubbed_before_the_cut() -> None:
+    key = "AIzaSy-straddling-the-cut-0123456789"
+    register_secret(key)
+    message = "x" * (MAX_MESSAGE_CHARS - 10) + key + " and more"
+    error = error_from_response(400, envelope(400, "INVALID_ARGUMENT", message), {})
+
+    assert key[:10] not in error.api_message
+    assert error.api_message.startswith("x" * (MAX_MESSAGE_CHARS - 10) + REDACTED[:10])

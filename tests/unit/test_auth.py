@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from orchestrator.config import ApiSettings
 from orchestrator.errors import ConfigError, TransientError, Unauthenticated
 from orchestrator.gemini.auth import ADC_SCOPES, AdcAuth, ApiKeyAuth, NoAuth, auth_from_settings
+from orchestrator.logs import REDACTED, scrub
 
 KEY = "AIzaSy-test-key-0123456789"
 TOKEN_PREFIX = "ya29.secret-token-"
@@ -194,3 +195,16 @@ async def test_adc_without_credentials_is_a_config_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(google.auth, "default", no_default)
     with pytest.raises(ConfigError, match="no application default credentials"):
         await AdcAuth.load()
+
+
+async def test_only_the_live_token_is_kept_for_scrubbing() -> None:
+    """Each refresh replaces the token to scrub; the set does not grow by one per refresh for ever."""
+    creds = FakeCredentials(valid=True)
+    auth = AdcAuth(creds, transport=object())
+    await auth.headers()
+    assert scrub(f"{TOKEN_PREFIX}0") == REDACTED
+    for _ in range(3):
+        await auth.refresh()
+        await auth.headers()
+    assert scrub(f"{TOKEN_PREFIX}3") == REDACTED
+    assert [scrub(f"{TOKEN_PREFIX}{n}") for n in range(3)] == [f"{TOKEN_PREFIX}{n}" for n in range(3)]
