@@ -9,10 +9,11 @@
 # Without credentials it tunes against the built-in emulator; docs/operations.md shows the real API
 # (an API key or a mounted service-account file).
 
-ARG PYTHON_VERSION=3.11
+# The base image is pinned by digest (a tag moves; a digest is the exact bytes that were reviewed).
+# Refresh it deliberately: docker buildx imagetools inspect python:3.11-slim-bookworm
 
 # --- build: the wheel users would install, and nothing else -------------------------------------
-FROM python:${PYTHON_VERSION}-slim AS build
+FROM python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5 AS build
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY orchestrator ./orchestrator
@@ -20,7 +21,7 @@ COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 # --- runtime ------------------------------------------------------------------------------------
-FROM python:${PYTHON_VERSION}-slim
+FROM python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5
 ARG UID=10001
 RUN groupadd --system --gid "${UID}" orchestrator \
     && useradd --system --uid "${UID}" --gid orchestrator --home-dir /var/lib/orchestrator \

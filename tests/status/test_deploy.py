@@ -163,3 +163,63 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60,
                             check=False)
     assert (result.returncode, result.stderr.strip()) == (0, "")
+
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+#: Files that hold credentials in the documented deployments.
+CREDENTIAL_FILES = ("orchestrator.env", "gemini-api-key", "sa.json", "status-token")
+
+
+def section(title: str) -> str:
+    """One ``## title`` section of docs/operations.md."""
+    text = OPERATIONS.read_text()
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def shell_lines(markdown: str) -> list[str]:
+    """The commands of every ```sh block, continuation lines joined."""
+    blocks = re.findall(r"```sh\n(.*?)```", markdown, re.S)
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(blocks))
+    return [line.split("#", 1)[0].strip() for line in joined.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def test_systemd_credentials_are_the_services_alone_and_submitters_only_write_the_inbox() -> None:
+    """#15 item 1: submitters were in the group that could read orchestrator.env and sa.json."""
+    commands = shell_lines(section("Deploy with systemd"))
+    installs = [line for line in commands if line.startswith("install ") or " install " in line]
+    for line in installs:
+        if any(name in line for name in CREDENTIAL_FILES):
+            assert re.search(r"-m 0[46]00\b", line) and "-o root" in line and "-g root" in line, line
+        if "orchestrator-submit" in line:  # the submitters' group: the spool root (read) and the inbox (write)
+            assert line.split()[-1] in ("/var/spool/orchestrator", "/var/spool/orchestrator/inbox"), line
+            assert "-m 2750" in line or "-m 3770" in line, line
+    assert any("groupadd --system orchestrator-submit" in line for line in commands)
+    assert not any(re.search(r"-g orchestrator\b", line) and any(n in line for n in CREDENTIAL_FILES)
+                   for line in installs)
+    assert unit_settings()["SupplementaryGroups"] == ["orchestrator-submit"]
+
+
+def test_the_unit_bounds_memory_and_file_descriptors_and_reads_credentials_as_root() -> None:
+    unit = unit_settings()
+    assert unit["MemoryMax"] == ["2G"] and int(unit["LimitNOFILE"][0]) >= 8 * StatusSettings().max_connections
+    assert unit["EnvironmentFile"] == ["-/etc/orchestrator/orchestrator.env"]
+    text = UNIT.read_text()
+    assert "LoadCredential=gemini-api-key:" in text and "GEMINI_API_KEY_FILE=%d/gemini-api-key" in text
+    assert "0640" not in text.split("[Service]")[1]  # no group-readable credential file suggested
+
+
+def test_docker_docs_pass_credentials_as_files_not_environment() -> None:
+    commands = shell_lines(section("Deploy with Docker"))
+    runs = [line for line in commands if line.startswith("docker run")]
+    assert runs
+    for line in runs:
+        assert not re.search(r"-e GEMINI_API_KEY(\s|=|$)", line), line  # the key itself in the environment
+    assert any("GEMINI_API_KEY_FILE=/run/secrets/" in line for line in runs)
+    assert any("ORCHESTRATOR_STATUS_TOKEN_FILE=/run/secrets/" in line for line in runs)
+
+
+def test_the_base_image_is_pinned_by_digest() -> None:
+    froms = [args.split()[0] for name, args in instructions(DOCKERFILE.read_text()) if name == "FROM"]
+    assert froms and all(re.fullmatch(r"python:3\.11[\w.-]*-slim[\w.-]*@sha256:[0-9a-f]{64}", ref) for ref in froms)
