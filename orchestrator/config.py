@@ -167,6 +167,9 @@ class SchedulerSettings:
     max_run_time: float = 0.0
     #: Delete the tuned model of a cancelled job (the API's advice for cancelled tunings).
     delete_cancelled_models: bool = False
+    #: Attempts made automatically, as ``orchestrator retry`` would, for a job whose tuning failed with
+    #: an error the API calls retryable (``policy.RETRYABLE_FAILURE_CODES``); 0 (the default): none.
+    auto_retry: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +320,8 @@ def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
                  "(a job would stall between two polls; or set stall_timeout = 0 to disable the check)")
     _at_most(origins, "scheduler.backoff_cap", scheduler.backoff_cap, "status.max_write_age", status.max_write_age,
              "(a daemon pausing for backoff_cap writes nothing, and /healthz would call it dead)")
+    if scheduler.auto_retry < 0:
+        raise _invalid(origins, "scheduler.auto_retry", f"must be 0 (off) or more, not {scheduler.auto_retry}")
     if status.max_connections < 1:
         raise _invalid(origins, "status.max_connections", f"must be at least 1, not {status.max_connections}")
     if settings.api.auth != "none":

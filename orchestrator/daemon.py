@@ -148,7 +148,7 @@ async def run_daemon(
                     return
                 scheduler = Scheduler(store, api, settings.scheduler, clock, owner,
                                       max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),
-                                      shutdown_grace=settings.daemon.shutdown_grace)
+                                      shutdown_grace=settings.daemon.shutdown_grace, installation_id=installation_id)
 
                 def on_new_jobs(count: int) -> None:
                     metrics.intake_accepted(count)

@@ -138,3 +138,26 @@ def derive_tuned_model_id(job_key: str, display_name: str | None, installation_i
     if not slug or not slug[0].isalpha():
         slug = f"job-{slug}".strip("-")[:18].strip("-")
     return f"{slug}-{installation_id}-{tail}"
+
+
+#: How a retry's job key marks its attempt: ``<key>~retry<N>``.
+_RETRY_SUFFIX = re.compile(r"~retry(\d+)$")
+
+
+def retry_attempt(job: Job) -> int:
+    """Which attempt a job is: 0 for the first, ``N`` for the one its key marks ``~retryN``."""
+    match = _RETRY_SUFFIX.search(job.job_key)
+    return int(match.group(1)) if match else 0
+
+
+def retry_identity(original: Job, attempt: int, installation_id: str) -> tuple[str, str]:
+    """The job key and tuned-model id of a retry of ``original``: a new remote identity.
+
+    The one place that decides how a new attempt is told apart from the job it retries (the key
+    gets ``~retryN``; the tuned-model id is derived from that key as the intake derives one), so the
+    exactly-once create of the new attempt can never adopt the failed remote job. (A Vertex job is
+    told apart by its job id, which a retry, being a new row, always has anew.)
+    """
+    base = _RETRY_SUFFIX.sub("", original.job_key)
+    job_key = f"{base}~retry{attempt}"
+    return job_key, derive_tuned_model_id(job_key, original.display_name, installation_id)

@@ -93,6 +93,18 @@ def next_poll_delay(
     return min(max(delay, low), high)
 
 
+#: google.rpc codes of a failed tuning that another attempt may well not meet: INTERNAL (13, the
+#: tuning service's own failure), UNAVAILABLE (14) and RESOURCE_EXHAUSTED (8, out of capacity).
+#: ``[scheduler] auto_retry`` retries these; anything else (a bad request, a permission) would fail again.
+RETRYABLE_FAILURE_CODES: frozenset[int] = frozenset({8, 13, 14})
+
+
+def should_auto_retry(code: int | None, attempt: int, limit: int) -> bool:
+    """Whether a job that failed with ``code`` gets another attempt: a retryable code, and ``attempt``
+    (0 for the first try, 1 for the first retry, …) under ``limit`` (``[scheduler] auto_retry``)."""
+    return code in RETRYABLE_FAILURE_CODES and attempt < limit
+
+
 #: ``google.rpc.Code`` names, for recording an operation's numeric error code in words.
 RPC_STATUS_NAMES = (
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",

@@ -22,8 +22,8 @@ import structlog
 from orchestrator.clock import Clock
 from orchestrator.config import SchedulerSettings
 from orchestrator.errors import ApiError, RateLimited, StaleWrite, TransientError, Unauthenticated
-from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
-from orchestrator.policy import backoff_delay, next_poll_delay, pause_delay, rpc_status_name
+from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, retry_attempt
+from orchestrator.policy import backoff_delay, next_poll_delay, pause_delay, rpc_status_name, should_auto_retry
 from orchestrator.store.protocol import NO_CHANGES, JobChanges, JobStore
 from orchestrator.tuning import Outcome, RemoteStatus, TuningApi, Verdict
 
@@ -71,8 +71,11 @@ class Scheduler:
         max_concurrent_steps: int = 64,
         shutdown_grace: float = 5.0,
         rng: random.Random | None = None,
+        installation_id: str | None = None,
     ) -> None:
         self._store = store
+        #: Tags the tuned-model ids of automatic retries; without it there are none (``auto_retry``).
+        self._installation_id = installation_id
         self._api = api
         self._settings = settings
         self._clock = clock
@@ -111,6 +114,7 @@ class Scheduler:
         logged once per interval and tried again after a short pause.
         """
         lease = timedelta(seconds=self._settings.lease_seconds)
+        await self._retry_marked_failures()  # those a crash kept from their retry
         while not stop.is_set():
             self.last_tick = self._clock.monotonic()
             self.wake.clear()
@@ -363,14 +367,38 @@ class Scheduler:
         if to is not JobState.SUCCEEDED:
             changes = replace(changes, error_code=verdict.code, error_status=rpc_status_name(verdict.code),
                               error_message=reason)
-        await self._commit(
-            job, changes, to=to, snapshots_seen=new,
-            detail={"outcome": verdict.outcome.value, "code": verdict.code, "message": reason},
-        )
+        detail: dict[str, Any] = {"outcome": verdict.outcome.value, "code": verdict.code, "message": reason}
+        # The wish to retry is committed with the failure itself, so a crash cannot lose it.
+        retry = to is JobState.FAILED and self._installation_id is not None and should_auto_retry(
+            verdict.code, retry_attempt(job), self._settings.auto_retry)
+        if retry:
+            detail["auto_retry"] = True
+        await self._commit(job, changes, to=to, snapshots_seen=new, detail=detail)
         bound.info(f"job_{to.value}", code=verdict.code, message=reason,
                    steps=completed if completed > job.completed_steps else None)
+        if retry:
+            await self._retry_marked_failures()
         if to is JobState.CANCELLED and self._settings.delete_cancelled_models:
             await self._discard(job, bound)
+
+    async def _retry_marked_failures(self) -> None:
+        """Start the automatic retries that failures asked for (``[scheduler] auto_retry``).
+
+        A failure here (a locked database) is logged and left: the marks stay in the events, and the
+        next failure or start looks again.
+        """
+        if self._installation_id is None or not self._settings.auto_retry:
+            return
+        try:
+            retries = await self._store.retry_marked_failures(self._clock.now(), self._installation_id)
+        except Exception as exc:
+            log.error("auto_retry_failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        for retry in retries:
+            log.info("job_retried_automatically", job_id=retry.id, retry_of=retry.retry_of,
+                     tuned_model=retry.tuned_model_name)
+        if retries:
+            self.wake.set()
 
     def _terminal_state(self, job: Job, verdict: Verdict) -> tuple[JobState, str | None]:
         """Our final state for the remote's verdict; a cancel we sent for a deadline is a failure."""

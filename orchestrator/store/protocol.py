@@ -186,6 +186,12 @@ class JobStore(Protocol):
     async def request_cancel(self, job_id: str, now: datetime) -> Job:
         """Cancel a job as a user asked: queued jobs at once, others through the scheduler."""
 
+    async def retry_job(self, job_id: str, now: datetime, installation_id: str) -> Job:
+        """A new attempt of a failed or cancelled job, under a new identity, linked by ``retry_of``."""
+
+    async def retry_marked_failures(self, now: datetime, installation_id: str) -> list[Job]:
+        """The retries that failures marked ``auto_retry`` asked for and that are not made yet (made now)."""
+
     async def resolve_rejection(self, rejection_id: str, now: datetime, resubmitted_as: str) -> Rejection:
         """Mark a rejection resolved by the resubmission of a fixed file named ``resubmitted_as``."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from sqlalchemy import literal as sql_literal
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from orchestrator.errors import OrchestratorError, StaleWrite
-from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition, derive_tuned_model_id
+from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition, retry_attempt, retry_identity
 from orchestrator.logs import scrub
 from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
@@ -48,19 +47,6 @@ def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
 
 #: The states from which ``orchestrator retry`` starts a new attempt.
 RETRYABLE: frozenset[JobState] = frozenset({JobState.FAILED, JobState.CANCELLED})
-_RETRY_SUFFIX = re.compile(r"~retry(\d+)$")
-
-
-def retry_identity(original: Job, attempt: int, installation_id: str) -> tuple[str, str]:
-    """The job key and tuned-model id of a retry of ``original``: a new remote identity.
-
-    The one place that decides how a new attempt is told apart from the job it retries (the key
-    gets ``~retryN``; the tuned-model id is derived from that key as the intake derives one), so the
-    exactly-once create of the new attempt can never adopt the failed remote job.
-    """
-    base = _RETRY_SUFFIX.sub("", original.job_key)
-    job_key = f"{base}~retry{attempt}"
-    return job_key, derive_tuned_model_id(job_key, original.display_name, installation_id)
 
 
 def new_job_id() -> str:
@@ -396,49 +382,27 @@ class SqlStore:
         a copy of the original's spec, and the new job's first event. Refused, with the reason, for a
         job that is not failed or cancelled, or that has been retried already (retry the newest).
         """
+        return await self._db.run(lambda conn: _retry(conn, job_id, now, installation_id, {}))
 
-        def work(conn: Connection) -> Job:
-            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
-            if row is None:
-                raise OrchestratorError(f"no job {job_id}")
-            original = job_from_row(row)
-            if original.state not in RETRYABLE:
-                raise OrchestratorError(
-                    f"job {job_id} is {original.state.value}: only failed or cancelled jobs can be retried"
-                )
-            later = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.retry_of == job_id)).first()
-            if later is not None:
-                raise OrchestratorError(
-                    f"job {job_id} was retried already as job {later.id} ({later.state}); retry that one"
-                )
-            match = _RETRY_SUFFIX.search(original.job_key)
-            attempt = int(match.group(1)) + 1 if match else 1
-            while True:
-                job_key, tuned_model_id = retry_identity(original, attempt, installation_id)
-                taken = conn.scalar(select(func.count()).select_from(jobs).where(
-                    (jobs.c.job_key == job_key) | (jobs.c.tuned_model_id == tuned_model_id)))
-                if not taken:
-                    break
-                attempt += 1
-            new_id = new_job_id()
-            inserted = conn.execute(insert(jobs).values(
-                id=new_id, job_key=job_key, state=JobState.QUEUED.value, priority=original.priority,
-                display_name=original.display_name, base_model=original.base_model, tuned_model_id=tuned_model_id,
-                labels=original.labels, source_file=original.source_file, intake_id=f"retry-{new_id}",
-                total_steps=original.total_steps, max_run_time=original.max_run_time,
-                stall_timeout=original.stall_timeout, next_check_at=now, created_at=now, updated_at=now,
-                retry_of=original.id,
-            ).returning(*jobs.c)).one()
-            conn.execute(insert(job_specs).from_select(
-                ["job_id", "body", "example_count", "file_sha256", "file_bytes"],
-                select(sql_literal(new_id), job_specs.c.body, job_specs.c.example_count, job_specs.c.file_sha256,
-                       job_specs.c.file_bytes).where(job_specs.c.job_id == original.id),
-            ))
-            conn.execute(insert(events), {
-                "job_id": new_id, "at": now, "from_state": None, "to_state": JobState.QUEUED.value,
-                "detail": json.dumps({"retry_of": original.id, "source_file": original.source_file}),
-            })
-            return job_from_row(inserted)
+    async def retry_marked_failures(self, now: datetime, installation_id: str) -> list[Job]:
+        """Retry every failed job whose failing event asked for it (``auto_retry``) and that has no retry yet.
+
+        The scheduler marks the failure's event in the transaction that fails the job, then calls
+        this; a crash in between leaves the mark, and the call at the next start finds it. So an
+        automatic retry is neither lost nor made twice (a job has at most one ``retry_of`` successor).
+        """
+
+        later = jobs.alias("later")
+
+        def work(conn: Connection) -> list[Job]:
+            marked = conn.execute(
+                select(jobs.c.id).join(events, events.c.job_id == jobs.c.id).where(
+                    jobs.c.state == JobState.FAILED.value, events.c.to_state == JobState.FAILED.value,
+                    func.json_extract(events.c.detail, "$.auto_retry") == 1,
+                    ~select(later.c.id).where(later.c.retry_of == jobs.c.id).exists(),
+                ).order_by(jobs.c.finished_at)
+            ).scalars().all()
+            return [_retry(conn, job_id, now, installation_id, {"automatic": True}) for job_id in marked]
 
         return await self._db.run(work)
 
@@ -512,6 +476,45 @@ class SqlStore:
             return not busy
 
         return await self._db.run_outside_transaction(work)
+
+
+def _retry(conn: Connection, job_id: str, now: datetime, installation_id: str, detail: Mapping[str, Any]) -> Job:
+    """The rows of a retry of ``job_id`` (see :meth:`SqlStore.retry_job`), inside the caller's transaction."""
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
+    if row is None:
+        raise OrchestratorError(f"no job {job_id}")
+    original = job_from_row(row)
+    if original.state not in RETRYABLE:
+        raise OrchestratorError(f"job {job_id} is {original.state.value}: only failed or cancelled jobs can be retried")
+    later = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.retry_of == job_id)).first()
+    if later is not None:
+        raise OrchestratorError(f"job {job_id} was retried already as job {later.id} ({later.state}); retry that one")
+    attempt = retry_attempt(original) + 1
+    while True:
+        job_key, tuned_model_id = retry_identity(original, attempt, installation_id)
+        taken = conn.scalar(select(func.count()).select_from(jobs).where(
+            (jobs.c.job_key == job_key) | (jobs.c.tuned_model_id == tuned_model_id)))
+        if not taken:
+            break
+        attempt += 1
+    new_id = new_job_id()
+    inserted = conn.execute(insert(jobs).values(
+        id=new_id, job_key=job_key, state=JobState.QUEUED.value, priority=original.priority,
+        display_name=original.display_name, base_model=original.base_model, tuned_model_id=tuned_model_id,
+        labels=original.labels, source_file=original.source_file, intake_id=f"retry-{new_id}",
+        total_steps=original.total_steps, max_run_time=original.max_run_time, stall_timeout=original.stall_timeout,
+        next_check_at=now, created_at=now, updated_at=now, retry_of=original.id,
+    ).returning(*jobs.c)).one()
+    conn.execute(insert(job_specs).from_select(
+        ["job_id", "body", "example_count", "file_sha256", "file_bytes"],
+        select(sql_literal(new_id), job_specs.c.body, job_specs.c.example_count, job_specs.c.file_sha256,
+               job_specs.c.file_bytes).where(job_specs.c.job_id == original.id),
+    ))
+    conn.execute(insert(events), {
+        "job_id": new_id, "at": now, "from_state": None, "to_state": JobState.QUEUED.value,
+        "detail": json.dumps({"retry_of": original.id, "source_file": original.source_file, **detail}),
+    })
+    return job_from_row(inserted)
 
 
 def _insert_job(driver: sqlite3.Connection, new: NewJob, now: datetime) -> Job | DuplicateJob:

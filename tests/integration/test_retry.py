@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +16,14 @@ import aiohttp
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.config import DatabaseSettings
+from orchestrator.config import DatabaseSettings, Settings
+from orchestrator.daemon import run_daemon
 from orchestrator.errors import OrchestratorError
 from orchestrator.intake import drop_job_file
-from orchestrator.jobs import TUNED_MODEL_ID_PATTERN, JobState
+from orchestrator.jobs import TUNED_MODEL_ID_PATTERN, JobState, retry_identity
 from orchestrator.store import JobChanges, SqlStore, open_store
 from orchestrator.store.schema import jobs
-from orchestrator.store.sql import job_from_row, retry_identity
+from orchestrator.store.sql import job_from_row
 from tests.conftest import RunningDaemon
 from tests.corpus import good_job
 from tests.status.conftest import OWNER, _claim, new_job
@@ -92,3 +94,52 @@ def test_the_retry_identity_is_a_valid_new_tuned_model_id_for_any_original() -> 
                cancel_requested=False)
     key, model = retry_identity(job_from_row(row), 3, "iabcde")
     assert key == "k~retry3" and TUNED_MODEL_ID_PATTERN.fullmatch(model) and model != "x" * 40
+
+
+@pytest.mark.parametrize(
+    ("failing_creates", "code", "auto_retry", "states"),
+    [
+        ([1], 13, 2, ["failed", "succeeded"]),  # INTERNAL: retried, and the retry succeeds
+        ([1, 2], 13, 1, ["failed", "failed"]),  # bounded: one automatic attempt, then it stays failed
+        ([1], 9, 2, ["failed"]),  # FAILED_PRECONDITION would fail again: not retried
+    ],
+    ids=["retried", "bounded", "not-retryable"],
+)
+async def test_auto_retry_retries_retryable_failures_a_bounded_number_of_times(
+    settings: Settings, emulator_url: str, failing_creates: list[int], code: int, auto_retry: int, states: list[str]
+) -> None:
+    settings = replace(settings, scheduler=replace(settings.scheduler, auto_retry=auto_retry))
+    async with aiohttp.ClientSession() as http:
+        rule = {"kind": "fail_job", "step": 2, "code": code, "routes": ["create"], "calls": failing_creates}
+        async with http.post(f"{emulator_url}/_emulator/faults", json={"seed": 0, "rules": [rule]}) as response:
+            assert response.status == 200
+        stop = asyncio.Event()
+        daemon = RunningDaemon(settings, stop, asyncio.create_task(run_daemon(settings, stop)))
+        try:
+            drop_job_file(settings.spool.path, "job.json", good_job(orchestrator={"job_key": "nightly"}))
+            await daemon.wait_for_jobs(len(states))
+        finally:  # a graceful stop ends the step that failed the last job, and with it any retry it makes
+            stop.set()
+            await asyncio.wait_for(daemon.task, timeout=15)
+        jobs = sorted(await daemon.wait_for_jobs(len(states)), key=lambda job: job.created_at)
+        async with http.get(f"{emulator_url}/_emulator/creates") as response:
+            creates = await response.json()
+
+    assert [job.state.value for job in jobs] == states
+    assert [job.retry_of for job in jobs] == [None, *(job.id for job in jobs[:-1])]
+    assert [job.job_key for job in jobs] == ["nightly", *(f"nightly~retry{n}" for n in range(1, len(jobs)))]
+    assert creates == {job.tuned_model_name: 1 for job in jobs}
+    for retried in jobs[1:]:
+        assert (await daemon.detail(retried.id)).events[0].detail["automatic"] is True
+
+
+async def test_an_auto_retry_a_crash_kept_from_happening_is_made_once_at_the_next_start(store: SqlStore) -> None:
+    """The failure's event carries the wish to retry: whoever looks next makes the retry, and only once."""
+    job = await _claim(store, await store.add_job(new_job("q", display_name="waiting"), NOW), NOW)
+    job = await store.commit_step(job, OWNER, NOW, to=JobState.SUBMITTING, release=False)
+    failed = await store.commit_step(job, OWNER, NOW, JobChanges(error_code=13), to=JobState.FAILED,
+                                     detail={"code": 13, "auto_retry": True})
+
+    [retried] = await store.retry_marked_failures(NOW, "itest1")
+    assert retried.retry_of == failed.id and retried.state is JobState.QUEUED
+    assert await store.retry_marked_failures(NOW, "itest1") == []

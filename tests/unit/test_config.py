@@ -199,3 +199,10 @@ def test_credentials_over_https_or_to_this_machine_are_fine() -> None:
         settings = load_settings(None, environ={"ORCHESTRATOR_API_AUTH": "api_key", "ORCHESTRATOR_API_BASE_URL": url})
         assert settings.api.base_url == url
     assert load_settings(None, environ={"ORCHESTRATOR_API_BASE_URL": "http://example.com"}).api.auth == "none"
+
+
+def test_auto_retry_is_off_by_default_and_never_negative() -> None:
+    assert load_settings(None, environ={}).scheduler.auto_retry == 0
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={"ORCHESTRATOR_SCHEDULER_AUTO_RETRY": "-1"})
+    assert "scheduler.auto_retry" in str(caught.value) and "ORCHESTRATOR_SCHEDULER_AUTO_RETRY" in str(caught.value)
