@@ -91,8 +91,9 @@ def job_file(seed: int, index: int, rng: random.Random) -> bytes:
     }).encode()
 
 
-def write_key_file(path: Path, token_uri: str) -> Path:
-    """A service-account key file (a fresh RSA key) whose tokens come from ``token_uri``."""
+def write_key_file(path: Path, token_uri: str, project: str = PROJECT) -> Path:
+    """A service-account key file of ``project`` (a fresh RSA key: only its shape matters offline) whose
+    tokens come from ``token_uri``, readable by its owner only."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -100,8 +101,8 @@ def write_key_file(path: Path, token_uri: str) -> Path:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     path.write_text(json.dumps({
-        "type": "service_account", "project_id": PROJECT, "private_key_id": "chaos", "private_key": pem,
-        "client_email": f"chaos@{PROJECT}.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
+        "type": "service_account", "project_id": project, "private_key_id": "chaos", "private_key": pem,
+        "client_email": f"chaos@{project}.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
     }))
     path.chmod(0o600)
     return path

@@ -19,27 +19,13 @@ from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import JobState
 from orchestrator.store import open_store
 from orchestrator.store.sql import SqlStore
+from tests.acceptance.chaos_vertex import write_key_file
 from tests.conftest import TEST_TIME_SCALE
 from tests.reliability.conftest import Emulator, running_scheduler, until_terminal
 from tests.reliability.vertex_rig import PROJECT, add_vertex_job, vertex_for
 
 #: What the emulator's token route issues (``ya29.`` like Google's access tokens).
 TOKEN_PREFIX = b"ya29."
-
-
-def service_account_key(path: Path, token_uri: str) -> Path:
-    """A service-account key file (a fresh RSA key: only its shape matters offline)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": PROJECT, "private_key_id": "test-key", "private_key": pem,
-        "client_email": f"tuner@{PROJECT}.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
-    }))
-    return path
 
 
 @pytest.fixture
@@ -55,7 +41,7 @@ async def enforcing() -> AsyncIterator[Emulator]:
 async def test_a_service_account_key_runs_a_vertex_job_and_no_token_is_recorded(
     enforcing: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key_file = service_account_key(tmp_path / "key.json", f"{enforcing.url}/token")
+    key_file = write_key_file(tmp_path / "key.json", f"{enforcing.url}/token", PROJECT)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     await enforcing.faults({"kind": "token_expired", "routes": ["vertex_get"], "calls": [2]})
     database = tmp_path / "orchestrator.db"
@@ -81,7 +67,7 @@ async def test_a_key_for_another_project_is_refused_and_the_job_fails_with_googl
     enforcing: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: SqlStore
 ) -> None:
     """403 IAM_PERMISSION_DENIED on the data's project is permanent: the job fails with Google's words."""
-    key_file = service_account_key(tmp_path / "key.json", f"{enforcing.url}/token")
+    key_file = write_key_file(tmp_path / "key.json", f"{enforcing.url}/token", PROJECT)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     await add_vertex_job(store)
     async with vertex_for(enforcing.url, auth="adc", project="other-project") as vertex, \
