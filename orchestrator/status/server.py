@@ -20,6 +20,7 @@ import asyncio
 import hmac
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -243,13 +244,46 @@ class _Refused(asyncio.Protocol):
         transport.close()
 
 
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, counted from its creation until the connection is lost.
+
+    Counting at creation matters: asyncio creates the protocols of a burst of accepted connections
+    before any of them is connected, so aiohttp's own list of connections would let a burst past the cap.
+    """
+
+    def __init__(self, handler: asyncio.Protocol, live: weakref.WeakSet[_Counted]) -> None:
+        self._handler = handler
+        self._live = live
+        live.add(self)  # weakly: a protocol whose connection never came to be is forgotten with it
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._handler.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._live.discard(self)
+        self._handler.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._handler.eof_received()
+
+    def pause_writing(self) -> None:
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._handler.resume_writing()
+
+
 def _capped(server: web.Server, max_connections: int) -> Callable[[], asyncio.Protocol]:
     """A protocol factory that serves at most ``max_connections`` connections at once."""
+    live: weakref.WeakSet[_Counted] = weakref.WeakSet()
 
     def protocol() -> asyncio.Protocol:
-        if len(server.connections) >= max_connections:
+        if len(live) >= max_connections:
             return _Refused()
-        return server()
+        return _Counted(server(), live)
 
     return protocol
 

@@ -69,7 +69,7 @@ async def read_all(reader: asyncio.StreamReader) -> bytes:
 async def test_idle_connections_are_capped_and_closed(database: Path) -> None:
     async with status_server(database, max_connections=4, idle_timeout=0.5) as url:
         host, port = url.removeprefix("http://").split(":")
-        connections = [await asyncio.open_connection(host, int(port)) for _ in range(10)]
+        connections = await asyncio.gather(*(asyncio.open_connection(host, int(port)) for _ in range(10)))
         try:
             answers = await asyncio.wait_for(asyncio.gather(*(read_all(reader) for reader, _ in connections)), 15)
         finally:
@@ -81,6 +81,22 @@ async def test_idle_connections_are_capped_and_closed(database: Path) -> None:
         assert answers.count(b"") == 4  # within it: closed by the server once idle for the timeout
         async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
             assert response.status == 200  # the slots are free again
+
+
+async def test_a_burst_of_connections_is_capped_too(database: Path) -> None:
+    """asyncio makes the protocols of a burst before connecting any: the cap counts them from creation."""
+    async with status_server(database, max_connections=8, idle_timeout=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        connections = await asyncio.gather(*(asyncio.open_connection(host, int(port)) for _ in range(80)))
+        try:
+            answers = await asyncio.wait_for(asyncio.gather(*(read_all(reader) for reader, _ in connections)), 30)
+        finally:
+            for _, writer in connections:
+                writer.close()
+
+        assert sum(answer.startswith(b"HTTP/1.1 503") for answer in answers) == 72
+        async with aiohttp.ClientSession() as session, session.get(url + "/jobs") as response:
+            assert response.status == 200  # served connections work through the counting protocol
 
 
 async def test_a_half_sent_request_is_closed_after_the_idle_timeout(database: Path) -> None:
