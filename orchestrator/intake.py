@@ -189,6 +189,15 @@ def new_job(
 
 
 @dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A claimed file that is not a job: why, and the job it duplicates, if that is why."""
+
+    claim: _Claim
+    error: SpecError
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Claim:
     """A file claimed into processing/: its path there, its claim token and its original name."""
 
@@ -373,7 +382,7 @@ class Intake:
                     "handling it, for example out of memory while parsing it); it is set aside unread so that it "
                     "cannot stop the daemon again"
                 )
-                await self._reject(claim, SpecError(printable(claim.name), "", problem))
+                await self._reject([_Refusal(claim, SpecError(printable(claim.name), "", problem))])
                 return
         except Exception as exc:
             await self._defer(claim, exc)
@@ -391,12 +400,13 @@ class Intake:
         while claims:
             outcomes = await asyncio.to_thread(self._read_jobs, claims)
             batch: list[tuple[_Claim, NewJob]] = []
+            refused: list[_Refusal] = []
             for claim, outcome in zip(claims, outcomes, strict=False):
                 try:
                     if isinstance(outcome, NewJob):
                         batch.append((claim, outcome))
                     elif isinstance(outcome, SpecError):
-                        await self._reject(claim, outcome)
+                        refused.append(_Refusal(claim, outcome))
                     elif isinstance(outcome, _Unsettled):
                         self._unsettled[claim.path] = time.monotonic() + self._settings.settle_seconds
                         log.info("intake_file_unsettled", file=printable(claim.name), error=outcome.problem)
@@ -404,6 +414,8 @@ class Intake:
                         await self._defer(claim, outcome)
                 except Exception as exc:
                     await self._defer(claim, exc)
+            if refused:
+                await self._reject(refused)
             if batch:
                 await self._record(batch)
             claims = claims[len(outcomes) :]
@@ -463,12 +475,13 @@ class Intake:
             for claim, _ in batch:
                 await self._defer(claim, exc)
             return
+        duplicates: list[_Refusal] = []
         for (claim, new), result in zip(batch, results, strict=True):
             try:
                 if isinstance(result, DuplicateJob):
                     field = "orchestrator.job_key" if result.what == "job key" else "orchestrator.tuned_model_id"
-                    error = SpecError(new.source_file, field, str(result))
-                    await self._reject(claim, error, duplicate_of=result.existing_job_id)
+                    duplicates.append(_Refusal(claim, SpecError(new.source_file, field, str(result)),
+                                               result.existing_job_id))
                     continue
                 self._finish(claim.path, ACCEPTED, f"{result.id}{SEPARATOR}{claim.name}")
             except Exception as exc:  # recorded, not moved: the retry finds the job (or rejection) by its token
@@ -479,6 +492,8 @@ class Intake:
         recorded = sum(not isinstance(result, DuplicateJob) for result in results)
         if recorded:
             self._on_new_jobs(recorded)
+        if duplicates:
+            await self._reject(duplicates)
 
     async def _defer(self, claim: _Claim, exc: Exception) -> None:
         """Leave a claimed file whose handling failed in processing/, to be tried again after a pause."""
@@ -487,15 +502,52 @@ class Intake:
         log.error("intake_file_deferred", file=printable(claim.name), error=f"{type(exc).__name__}: {exc}",
                   retry_in=RETRY_AFTER_FAILURE_SECONDS)
 
-    async def _reject(self, claim: _Claim, error: SpecError, duplicate_of: str | None = None) -> None:
-        """Write ``NAME.error.json`` (atomically), record the rejection, then move the file beside it.
+    async def _reject(self, refused: list[_Refusal]) -> None:
+        """Write each ``NAME.error.json`` (atomically), record the rejections, then move each file beside its report.
 
-        The file in processing/ is the recovery point: a crash before the row leaves it to be
-        rejected again (overwriting the same report); a crash after the row leaves it to be moved to
-        the name the row holds (:meth:`_handle`). So a rejected file never lacks its reason or its
+        The rows of a burst go in one transaction (one per file would cap rejections near the disk's
+        fsync rate). The file in processing/ is the recovery point: a crash before the rows leaves it
+        to be rejected again (overwriting the same report); a crash after them leaves it to be moved
+        to the name its row holds (:meth:`_handle`). So a rejected file never lacks its reason or its
         row, and a row never names a file that was not moved.
         """
-        target = self._free_name(self._dirs[REJECTED], claim.name)
+        placed: list[tuple[_Refusal, NewRejection]] = []
+        taken: set[str] = set()  # names given to this burst's files, not yet moved there
+        for refusal in refused:
+            claim, error = refusal.claim, refusal.error
+            try:
+                target = self._free_name(self._dirs[REJECTED], claim.name, taken)
+                taken.add(target.name)
+                self._write_report(target, error, refusal.duplicate_of)
+            except Exception as exc:
+                await self._defer(claim, exc)
+                continue
+            placed.append((refusal, NewRejection(
+                file=error.file, rejected_file=target.name, field=error.field, problem=error.problem,
+                duplicate_of=refusal.duplicate_of, intake_id=claim.token,
+            )))
+        if not placed:
+            return
+        try:
+            rows = await self._store.add_rejections([new for _, new in placed], self._clock.now())
+        except Exception as exc:
+            for refusal, _ in placed:
+                await self._defer(refusal.claim, exc)
+            return
+        for (refusal, _), row in zip(placed, rows, strict=True):
+            error, destination = refusal.error, self._dirs[REJECTED] / row.rejected_file
+            try:
+                os.rename(refusal.claim.path, destination)
+            except Exception as exc:  # recorded, not moved: the retry finds the rejection by its token
+                await self._defer(refusal.claim, exc)
+                continue
+            log.warning("job_rejected", file=error.file, field=error.field, problem=error.problem,
+                        moved_to=str(destination), rejection=row.id)
+            self._on_rejected()
+
+    @staticmethod
+    def _write_report(target: Path, error: SpecError, duplicate_of: str | None) -> None:
+        """``<target>.error.json``: the error in words and as data, written atomically."""
         report = {"file": error.file, "error": str(error), **error.as_dict()}
         if duplicate_of:
             report["duplicate_of_job"] = duplicate_of
@@ -504,24 +556,15 @@ class Intake:
         temporary = error_path.with_name(f".{error_path.name}.tmp")
         temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(temporary, error_path)
-        rejection = await self._store.add_rejection(
-            NewRejection(file=error.file, rejected_file=target.name, field=error.field, problem=error.problem,
-                         duplicate_of=duplicate_of, intake_id=claim.token),
-            self._clock.now(),
-        )
-        os.rename(claim.path, target)
-        log.warning("job_rejected", file=error.file, field=error.field, problem=error.problem, moved_to=str(target),
-                    rejection=rejection.id)
-        self._on_rejected()
 
     def _finish(self, path: Path, folder: str, name: str) -> None:
         os.rename(path, self._free_name(self._dirs[folder], name))
 
     @staticmethod
-    def _free_name(folder: Path, name: str) -> Path:
-        """``folder/name``, or a variant with a short suffix when that name is taken."""
+    def _free_name(folder: Path, name: str, taken: Collection[str] = ()) -> Path:
+        """``folder/name``, or a variant with a short suffix when that name is taken (or in ``taken``)."""
         target = folder / name
-        while target.exists() or target.is_symlink():
+        while target.name in taken or target.exists() or target.is_symlink():
             stem, dot, suffix = name.rpartition(".")
             tag = secrets.token_hex(3)
             target = folder / (f"{stem}.{tag}{dot}{suffix}" if dot else f"{name}.{tag}")

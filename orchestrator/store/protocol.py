@@ -156,6 +156,9 @@ class JobStore(Protocol):
     async def add_rejection(self, new: NewRejection, now: datetime) -> Rejection:
         """Record a rejected file; idempotent on the claim token."""
 
+    async def add_rejections(self, batch: Sequence[NewRejection], now: datetime) -> list[Rejection]:
+        """Record rejected files in one transaction; idempotent on each claim token."""
+
     async def rejection_by_intake_id(self, intake_id: str) -> Rejection | None:
         """The rejection an intake claim recorded, if it got that far."""
 

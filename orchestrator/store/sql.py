@@ -167,24 +167,31 @@ class SqlStore:
         return await self._db.run(work)
 
     async def add_rejection(self, new: NewRejection, now: datetime) -> Rejection:
-        """Record a rejected file; idempotent on the claim token (a crashed intake rejects it again).
+        """Record one rejected file (see :meth:`add_rejections`)."""
+        [rejection] = await self.add_rejections([new], now)
+        return rejection
 
-        The intake calls this after writing ``NAME.error.json`` and before moving the file into
+    async def add_rejections(self, batch: Sequence[NewRejection], now: datetime) -> list[Rejection]:
+        """Record rejected files in one transaction; idempotent on the claim token (a crashed intake
+        rejects a file again, and gets the row it made before).
+
+        The intake calls this after writing each ``NAME.error.json`` and before moving the files into
         ``rejected/``: a file still in ``processing/`` whose claim has a row is moved to the row's
-        ``rejected_file`` at the next start, so the row and the file never disagree for long.
+        ``rejected_file`` at the next start, so the rows and the files never disagree for long.
         """
-        values = {
-            "id": new_rejection_id(), "file": scrub(new.file), "rejected_file": new.rejected_file,
-            "field": new.field, "problem": scrub(new.problem), "duplicate_of": new.duplicate_of,
-            "intake_id": new.intake_id, "rejected_at": now,
-        }
 
-        def work(conn: Connection) -> Rejection:
-            conn.execute(sqlite_insert(rejections).values(**values).on_conflict_do_nothing(
-                index_elements=[rejections.c.intake_id]))
-            return rejection_from_row(
-                conn.execute(select(rejections).where(rejections.c.intake_id == new.intake_id)).one()
-            )
+        def work(conn: Connection) -> list[Rejection]:
+            recorded = []
+            for new in batch:
+                conn.execute(sqlite_insert(rejections).values(
+                    id=new_rejection_id(), file=scrub(new.file), rejected_file=new.rejected_file, field=new.field,
+                    problem=scrub(new.problem), duplicate_of=new.duplicate_of, intake_id=new.intake_id,
+                    rejected_at=now,
+                ).on_conflict_do_nothing(index_elements=[rejections.c.intake_id]))
+                recorded.append(rejection_from_row(
+                    conn.execute(select(rejections).where(rejections.c.intake_id == new.intake_id)).one()
+                ))
+            return recorded
 
         return await self._db.run(work)
 
