@@ -171,14 +171,14 @@ def _scalar(value: Any, kind: str, path: str) -> Any:
     if kind in ("int32", "int64"):
         if isinstance(value, str) and value.lstrip("-").isdigit():
             value = int(value)
+        bits = 31 if kind == "int32" else 63
         if isinstance(value, int) and not isinstance(value, bool):
-            if kind == "int32" and not -(2**31) <= value < 2**31:
+            if not -(2**bits) <= value < 2**bits:
                 raise _bad_value(value, kind, path)
             return value
         number = _number(value)
-        if number is None or number != int(number) or not math.isfinite(number):
-            raise _bad_value(value, kind, path)
-        if kind == "int32" and not -(2**31) <= number < 2**31:
+        # Finite first: int() of an infinity or a NaN raises instead of comparing.
+        if number is None or not math.isfinite(number) or number != int(number) or not -(2**bits) <= number < 2**bits:
             raise _bad_value(value, kind, path)
         return int(number)
     if kind == "float":

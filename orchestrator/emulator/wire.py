@@ -65,14 +65,21 @@ def parse_json_body(raw: bytes) -> JsonObject:
         return {}
     try:
         try:
-            value = json.loads(text)  # the common case; the character scan below is only for sloppy bodies
+            # The common case; the character scan below is only for sloppy bodies.
+            value = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError:
-            value = json.loads(strip_trailing_commas(text))
+            value = json.loads(strip_trailing_commas(text), parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError.invalid_json(f"Invalid JSON payload received. {exc.msg} at line {exc.lineno}.") from exc
     if not isinstance(value, dict):
         raise ApiError.invalid_json("Invalid JSON payload received. Expected an object.")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON, so the front end refuses them (Python's
+    parser would take them); proto JSON spells non-finite doubles as the *strings* "NaN", "Infinity"."""
+    raise json.JSONDecodeError(f"Unexpected token {name}", name, 0)
 
 
 def snake_to_camel(name: str) -> str:

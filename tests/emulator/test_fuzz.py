@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,3 +83,11 @@ def test_arbitrary_json_bodies_are_handled(value: Any) -> None:
         normalize(parse_json_body(raw), tuned_model_schema("v1beta"))
     except ApiError as error:
         assert error.http_status == 400
+
+
+@pytest.mark.parametrize("value", [[float("inf")], [float("nan")], [1e300], [-1e19], [2**63]])
+def test_non_finite_and_out_of_range_int64_values_are_a_400(value: list[float | int]) -> None:
+    """Found by the test above: ``[Infinity]`` for an int64 field raised OverflowError (a 500)."""
+    with pytest.raises(ApiError) as caught:
+        normalize(parse_json_body(json.dumps({"reader_project_numbers": value}).encode()), tuned_model_schema("v1beta"))
+    assert caught.value.http_status == 400
