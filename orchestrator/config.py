@@ -208,6 +208,9 @@ class StatusSettings:
     #: daemon alone). When set, every route but ``/healthz`` requires ``Authorization: Bearer TOKEN``;
     #: empty: no token (fine on loopback; set one when the port is reachable from other hosts).
     token_file: str = ""
+    #: ``/readyz`` fails when every API request for this many seconds got no answer (refused, DNS,
+    #: TLS, timeout, or a gateway's 502/503/504); 0 never fails readiness for that.
+    max_api_unreachable: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from orchestrator.notify import Notifier
 from orchestrator.scheduler import Scheduler
 from orchestrator.status.metrics import Metrics
 from orchestrator.status.observed import StoreMetrics
+from orchestrator.status.reachability import ApiReachability
 from orchestrator.status.server import Health, StatusContext, create_app, read_token, running_status_server
 from orchestrator.store import SqlStore, open_reader, open_store
 from orchestrator.tuning import TuningApi
@@ -127,6 +128,12 @@ async def run_daemon(
     if stopped_during_startup(stop, "migrations"):
         return
     metrics = Metrics()
+    reachability = ApiReachability(clock.monotonic, settings.status.max_api_unreachable)
+
+    def on_response(route: str, status: int | None) -> None:
+        metrics.api_response(route, status)
+        reachability.observe(route, status)
+
     with daemon_lock(settings.database.path):
         store_metrics = StoreMetrics(metrics, clock.monotonic)
         async with open_store(settings.database, store_metrics) as store:
@@ -142,7 +149,7 @@ async def run_daemon(
                      stale_leases_released=released)
             async with (
                 api_base_url(settings) as base_url,
-                tuning_service(settings, base_url, metrics) as api,
+                tuning_service(settings, base_url, on_response) as api,
             ):
                 if stopped_during_startup(stop, "intake and scheduler"):
                     return
@@ -159,7 +166,11 @@ async def run_daemon(
                 intake.prepare()  # an unsafe spool folder stops the start here, in one line
                 health = Health(lambda: scheduler.last_tick, lambda: store_metrics.last_write, clock.monotonic,
                                 settings.status)
-                async with _status_server(settings, health, metrics, stop), asyncio.TaskGroup() as tasks:
+
+                def unready_reason() -> str | None:
+                    return "starting or stopping" if stop.is_set() else reachability.unready_reason()
+
+                async with _status_server(settings, health, metrics, unready_reason), asyncio.TaskGroup() as tasks:
                     tasks.create_task(intake.run(stop))
                     tasks.create_task(scheduler.run(stop))
                     tasks.create_task(_checkpoint_wal(store, settings, stop))
@@ -168,19 +179,21 @@ async def run_daemon(
 
 
 @asynccontextmanager
-async def tuning_service(settings: Settings, base_url: str, metrics: Metrics) -> AsyncIterator[TuningApi]:
-    """The tuning service ``[api] backend`` names, for the lifetime of the block."""
+async def tuning_service(
+    settings: Settings, base_url: str, on_response: Callable[[str, int | None], None]
+) -> AsyncIterator[TuningApi]:
+    """The tuning service ``[api] backend`` names, for the block; ``on_response`` hears every exchange."""
     if settings.api.backend == "vertex":
-        async with open_vertex_client(settings.api, settings.vertex, base_url, on_response=metrics.api_response) as vc:
+        async with open_vertex_client(settings.api, settings.vertex, base_url, on_response=on_response) as vc:
             yield VertexTuning(vc, settings.vertex.staging_uri, settings.vertex.list_settle_seconds)
         return
-    async with open_tuning_api(settings.api, base_url, on_response=metrics.api_response) as client:
+    async with open_tuning_api(settings.api, base_url, on_response=on_response) as client:
         yield GeminiTuning(client)
 
 
 @asynccontextmanager
 async def _status_server(
-    settings: Settings, health: Health, metrics: Metrics, stop: asyncio.Event
+    settings: Settings, health: Health, metrics: Metrics, unready_reason: Callable[[], str | None]
 ) -> AsyncIterator[None]:
     """Serve /healthz, /readyz, /metrics and /jobs for the block, when ``[status] enabled``."""
     if not settings.status.enabled:
@@ -188,7 +201,7 @@ async def _status_server(
         return
     wal = settings.database.path.with_name(settings.database.path.name + "-wal")
     async with open_reader(settings.database) as reader:
-        context = StatusContext(reader, health, metrics, wal, ready=lambda: not stop.is_set(),
+        context = StatusContext(reader, health, metrics, wal, unready_reason=unready_reason,
                                 token=read_token(settings.status))
         async with running_status_server(create_app(context), settings.status.host, settings.status.port,
                                          max_connections=settings.status.max_connections) as url:

@@ -95,6 +95,14 @@ class TransientError(ApiError):
     """A failure that may pass on its own: a timeout, a dropped connection, a 5xx, a 408."""
 
 
+class NotDelivered(TransientError):
+    """No connection was made (refused, DNS, TLS handshake, network unreachable): the request was never sent.
+
+    The one transient failure after which the request certainly did not reach the service, so a
+    create that failed this way cannot have landed.
+    """
+
+
 class MalformedResponse(TransientError):
     """The API answered 2xx with a body we cannot read: truncated JSON, HTML, wrong types."""
 

@@ -30,7 +30,8 @@ class JobState(enum.StrEnum):
 
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELLED}),
-    JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.FAILED}),
+    # submitting -> cancelled: a user's cancel, when no submission can have reached the service.
+    JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
     # running -> cancelled: the operation was cancelled by someone else (AI Studio, another client).
     JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLING, JobState.CANCELLED}),
     JobState.CANCELLING: frozenset({JobState.CANCELLED, JobState.SUCCEEDED, JobState.FAILED}),

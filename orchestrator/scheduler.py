@@ -21,7 +21,7 @@ import structlog
 
 from orchestrator.clock import Clock
 from orchestrator.config import SchedulerSettings
-from orchestrator.errors import ApiError, RateLimited, StaleWrite, TransientError, Unauthenticated
+from orchestrator.errors import ApiError, NotDelivered, RateLimited, StaleWrite, TransientError, Unauthenticated
 from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, retry_attempt
 from orchestrator.policy import backoff_delay, next_poll_delay, pause_delay, rpc_status_name, should_auto_retry
 from orchestrator.store.protocol import NO_CHANGES, JobChanges, JobStore
@@ -257,20 +257,33 @@ class Scheduler:
         set (a retry after a timeout, a 5xx, a dropped connection or a crash) may have a remote twin:
         the service's :meth:`~TuningApi.find` looks for it, and the job is not submitted again until
         ``settle_seconds`` after that submission was sent, so a twin the service lists late is still
-        found. A step that fails before sending clears the mark: nothing of this job is in flight.
+        found. The mark is cleared only when no submission of this job can be out there: this step
+        set it and failed before sending (for an earlier one, once ``find`` has had its say), or its
+        submission never left (:class:`NotDelivered`: no connection was made) and there was no earlier
+        one (a ``find`` that failed, or a service whose ``find`` does not look, proves nothing).
+
+        That is what lets a cancel end a job that never reached the service (:meth:`_cancel_unsent`):
+        with the mark cleared it is certain that no create landed, so no remote job can be orphaned.
         """
+        if job.cancel_requested and job.submit_sent_at is None:
+            await self._cancel_unsent(job, bound)
+            return
+        # An earlier submission may be out there (its answer was lost): a later one that never left
+        # does not make it go away, so only a step without one may clear the mark on NotDelivered.
+        earlier = None if fresh else job.submit_sent_at
         # True only between "no earlier submission can land any more" and the next submission: an
         # error there (the upload failed) means nothing of this job is in flight, and the mark goes.
         # An error while looking for an earlier one keeps it: that one may still be listed.
         nothing_in_flight = False
+        sent = False
         try:
-            if not fresh and job.submit_sent_at is not None:
+            if earlier is not None:
                 found = await self._api.find(job)
                 if found is not None:
                     bound.info("submission_found_adopting")
                     await self._start_running(job, found, bound)
                     return
-                settled_at = job.submit_sent_at + timedelta(seconds=self._api.settle_seconds)
+                settled_at = earlier + timedelta(seconds=self._api.settle_seconds)
                 if self._clock.now() < settled_at:
                     await self._look_again(job, settled_at, bound)
                     return
@@ -280,9 +293,11 @@ class Scheduler:
             if facts or not fresh:
                 job = await self._commit(job, JobChanges(submit_sent_at=self._clock.now(), **facts), release=False)
             nothing_in_flight = False
+            sent = True
             status = await self._api.submit(job, body)
         except (TransientError, Unauthenticated) as exc:
-            clear_mark = JobChanges(submit_sent_at=None) if nothing_in_flight else NO_CHANGES
+            never_left = sent and isinstance(exc, NotDelivered) and earlier is None
+            clear_mark = JobChanges(submit_sent_at=None) if nothing_in_flight or never_left else NO_CHANGES
             await self._retry_later(job, exc, bound, clear_mark)
             return
         except ApiError as exc:
@@ -291,6 +306,17 @@ class Scheduler:
             return
         self._api_reachable()
         await self._start_running(job, status, bound)
+
+    async def _cancel_unsent(self, job: Job, bound: Any) -> None:
+        """A user's cancel of a job whose submission certainly never reached the service: end it here.
+
+        ``submit_sent_at`` is empty in ``submitting`` only after every submission of the job failed
+        before it was sent (see :meth:`_submit`), so there is nothing remote to cancel, and no quota
+        slot should stay taken (an unreachable API would otherwise hold the job there for ever).
+        """
+        await self._commit(job, JobChanges(cancel_reason="user"), to=JobState.CANCELLED,
+                           detail={"reason": "user", "remote": "never created"})
+        bound.info("job_cancelled", reason="user", remote="never created")
 
     async def _start_running(self, job: Job, status: RemoteStatus, bound: Any) -> None:
         """The service holds the job now: record what it said and poll it from here on."""

@@ -13,14 +13,18 @@ session, one logger, no per-request binding, and parses each body once.
 
 from __future__ import annotations
 
+import os
+import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import aiohttp
 import structlog
+import yarl
 
-from orchestrator.errors import AlreadyExists, ApiError, NotFound, RateLimited, TransientError
+from orchestrator.errors import AlreadyExists, ApiError, NotDelivered, NotFound, RateLimited, TransientError
 from orchestrator.gemini.auth import Auth
 from orchestrator.gemini.errors import error_from_response
 from orchestrator.gemini.throttle import Throttle
@@ -34,6 +38,30 @@ DEFAULT_RATE_LIMIT_PAUSE: Final = 5.0
 _log = structlog.get_logger(__name__)
 _Response = tuple[int, bytes, Mapping[str, str]]
 T = TypeVar("T")
+
+
+def _host(url: str) -> str:
+    """``host:port`` of ``url``: where a failed request went, without its path, query or user info."""
+    parsed = yarl.URL(url)
+    return f"{parsed.host}:{parsed.port}" if parsed.port is not None else str(parsed.host)
+
+
+def _connect_cause(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, in an operator's words: refused, DNS, TLS, timeout, unreachable."""
+    cause = exc.os_error
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not accepted ({getattr(exc.certificate_error, 'verify_message', '') or 'invalid'})"
+    if isinstance(exc, aiohttp.ClientSSLError) or isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed ({getattr(cause, 'reason', None) or type(cause).__name__})"
+    if isinstance(cause, socket.gaierror):
+        return f"DNS lookup failed ({cause.strerror or 'no such host'})"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused (nothing listens there)"
+    if isinstance(cause, TimeoutError):
+        return "connect timed out"
+    if cause.errno:
+        return os.strerror(cause.errno)
+    return type(cause).__name__
 
 
 def ignore_body(_data: Any) -> None:
@@ -119,17 +147,20 @@ class ApiTransport:
                     method, url, params=params, data=body, headers=headers, allow_redirects=False
                 ) as response:
                     return response.status, await response.read(), response.headers
-            # Messages say what happened in our words: aiohttp's own texts can carry the URL.
+            # Messages say what happened in our words, naming the host (never the URL: its path and
+            # query can carry names, and aiohttp's own texts quote it whole).
             except TimeoutError:
-                raise TransientError(f"no complete response within {self._timeout:g} s") from None
+                raise TransientError(f"no complete response from {_host(url)} within {self._timeout:g} s") from None
             except aiohttp.ServerDisconnectedError:
-                raise TransientError("the server closed the connection without a response") from None
+                raise TransientError(f"{_host(url)} closed the connection without a response") from None
             except aiohttp.ClientPayloadError:
-                raise TransientError("the response body was cut off") from None
+                raise TransientError(f"the response body from {_host(url)} was cut off") from None
+            except aiohttp.ClientConnectorError as exc:  # no connection: nothing of the request was sent
+                raise NotDelivered(f"cannot connect to {_host(url)}: {_connect_cause(exc)}") from None
             except (aiohttp.ClientConnectionError, OSError) as exc:
-                raise TransientError(f"connection failed ({type(exc).__name__})") from None
+                raise TransientError(f"connection to {_host(url)} failed ({type(exc).__name__})") from None
             except aiohttp.ClientError as exc:
-                raise TransientError(f"HTTP client error ({type(exc).__name__})") from None
+                raise TransientError(f"HTTP client error with {_host(url)} ({type(exc).__name__})") from None
 
     def _failed(self, method: str, route: str, error: ApiError, duration: float) -> None:
         """Log the failure once, here, and let a 429 pause every caller before it propagates."""

@@ -108,7 +108,8 @@ class StatusContext:
     health: Health
     metrics: Metrics
     wal_path: Path
-    ready: Callable[[], bool]
+    #: Why the daemon does not take work now (starting, stopping, the API unreachable); None: ready.
+    unready_reason: Callable[[], str | None]
     #: Required as ``Authorization: Bearer …`` on every route but ``/healthz``; None: no token.
     token: str | None = None
 
@@ -176,8 +177,9 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     context = request.app[_CONTEXT]
-    if not context.ready():
-        return web.json_response({"status": "not ready", "reason": "starting or stopping"}, status=503)
+    reason = context.unready_reason()
+    if reason is not None:
+        return web.json_response({"status": "not ready", "reason": reason}, status=503)
     try:
         counts = await context.reader.count_by_state()
     except Exception as exc:  # any failure to read is "not ready", never a crash; the details go to the log

@@ -145,6 +145,16 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
         yield writer
 
 
+@pytest.fixture
+async def cli_store(tmp_path: Path, store: SqlStore) -> AsyncIterator[SqlStore]:
+    """A second writer on the same file, as ``orchestrator cancel`` opens it."""
+    other = SqlStore(tmp_path / "orchestrator.db", 5.0)
+    try:
+        yield other
+    finally:
+        await other.dispose()
+
+
 async def add_job(store: SqlStore, index: int = 0, *, data: bytes | None = None, **overrides: Any) -> Job:
     """Record a queued job as the intake would, from a small good job file."""
     data = data or good_job(display_name=f"job {index}", orchestrator={"job_key": f"key-{index}"}, **overrides)

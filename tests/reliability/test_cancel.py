@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from orchestrator.clock import SystemClock
 from orchestrator.jobs import Job, JobState
@@ -28,16 +24,6 @@ LONG = {"tuning_task": {"hyperparameters": {"batch_size": 2, "epoch_count": 100}
                         "training_data": {"examples": {"examples": [
                             {"text_input": "1", "output": "2"}, {"text_input": "2", "output": "3"},
                             {"text_input": "3", "output": "4"}]}}}}
-
-
-@pytest.fixture
-async def cli_store(tmp_path: Path, store: SqlStore) -> AsyncIterator[SqlStore]:
-    """A second writer on the same file, as ``orchestrator cancel`` opens it."""
-    other = SqlStore(tmp_path / "orchestrator.db", 5.0)
-    try:
-        yield other
-    finally:
-        await other.dispose()
 
 
 async def state_is(store: SqlStore, state: JobState, *, steps: int = 0) -> Job:

@@ -100,7 +100,7 @@ async def status_port(tmp_path: Path) -> AsyncIterator[tuple[int, list[float]]]:
     tick = [0.0]
     health = Health(lambda: tick[0], lambda: 0.0, lambda: 10.0, StatusSettings(max_tick_age=30.0))
     engine = reader_engine(tmp_path / "unused.db", 1.0)  # /healthz never reads the database
-    context = StatusContext(StatusReader(engine), health, Metrics(), tmp_path / "wal", lambda: True)
+    context = StatusContext(StatusReader(engine), health, Metrics(), tmp_path / "wal", lambda: None)
     try:
         async with running_status_server(create_app(context), "127.0.0.1", 0) as url:
             yield int(url.rsplit(":", 1)[1]), tick

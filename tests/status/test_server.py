@@ -79,7 +79,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     health = Health(lambda: state.tick, lambda: state.write, state.clock,
                     StatusSettings(max_tick_age=30.0, max_write_age=600.0))
     async with open_reader(DatabaseSettings(path=path)) as reader:
-        context = StatusContext(reader, health, metrics, path.with_name("status.db-wal"), lambda: state.ready)
+        context = StatusContext(reader, health, metrics, path.with_name("status.db-wal"),
+                                lambda: None if state.ready else "starting or stopping")
         async with (
             running_status_server(create_app(context), "127.0.0.1", 0) as url,
             aiohttp.ClientSession() as session,

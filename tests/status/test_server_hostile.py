@@ -43,7 +43,7 @@ async def status_server(
 ) -> AsyncIterator[str]:
     health = Health(lambda: 0.0, lambda: 0.0, lambda: 1.0, StatusSettings())
     async with open_reader(DatabaseSettings(path=database)) as reader:
-        context = StatusContext(reader, health, Metrics(), database.with_name("x-wal"), lambda: True, token=token)
+        context = StatusContext(reader, health, Metrics(), database.with_name("x-wal"), lambda: None, token=token)
         app = create_app(context)
         if extra_route:  # as the dashboard will be: a route added after create_app
             async def page(_request: web.Request) -> web.Response:

@@ -48,9 +48,13 @@ def test_terminal_states_have_no_way_out_and_every_state_can_finish() -> None:
     assert REMOTE_ACTIVE.isdisjoint(TERMINAL) and JobState.QUEUED not in REMOTE_ACTIVE
 
 
-def test_a_job_that_may_exist_remotely_never_ends_cancelled_without_asking_the_api() -> None:
-    """Submitting can only run or fail: a create may have landed, so only the API can say it was cancelled."""
-    assert TRANSITIONS[JobState.SUBMITTING] == {JobState.RUNNING, JobState.FAILED}
+def test_a_submitting_job_ends_cancelled_only_through_the_scheduler_rule() -> None:
+    """Submitting runs, fails, or is cancelled; the last only when no create can have landed.
+
+    The table allows it; the scheduler takes it only for a job whose every submission failed
+    before it was sent (``tests/reliability/test_unreachable.py``).
+    """
+    assert TRANSITIONS[JobState.SUBMITTING] == {JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}
 
 
 @given(STATES, STATES)
