@@ -39,13 +39,32 @@ class HalfMadeSchema(OrchestratorError):
     """The database has some of the orchestrator's tables but no recorded schema version."""
 
 
+def scripts_folder() -> Path:
+    """The Alembic scripts (``env.py``, ``versions/``), wherever this copy of the code runs from.
+
+    An installed package has them as ``orchestrator.migrations`` (``setup.py`` maps the top-level
+    ``migrations/`` there). A source checkout has them only at its top: that is what Python imports
+    when it runs from the checkout (``python -m orchestrator``, ``python -m bench.…``), even with a
+    regular ``pip install .`` in the environment, because the current folder comes first on
+    ``sys.path``. So the package is asked first, and only when it has no such module (which happens
+    only in a checkout) the folder beside the ``orchestrator`` package is used.
+    """
+    try:
+        return Path(str(resources.files("orchestrator.migrations")))
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parents[2] / "migrations"
+        if not (checkout / "env.py").is_file():
+            raise
+        return checkout
+
+
 def head_revision() -> str:
     """The newest schema revision this build knows, without importing Alembic (readers need it fast).
 
     Revision files are named after their revision, ``0003_retry_of.py`` for revision ``0003``, in
     one numbered chain, so the head is the largest number (a test holds this to Alembic's own head).
     """
-    versions = resources.files("orchestrator.migrations") / "versions"
+    versions = scripts_folder() / "versions"
     return max(entry.name.partition("_")[0] for entry in versions.iterdir() if entry.name[:1].isdigit())
 
 
@@ -70,7 +89,7 @@ def alembic_config(database_url: str) -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
+    config.set_main_option("script_location", str(scripts_folder()))
     config.attributes["database_url"] = database_url
     return config
 

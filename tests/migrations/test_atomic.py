@@ -20,7 +20,6 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 
 from orchestrator.store import HalfMadeSchema, migrate
+from orchestrator.store.migration import scripts_folder
 from orchestrator.store.schema import VIEW_NAMES, metadata
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ KILLER = textwrap.dedent(
 def revisions() -> list[str]:
     """Every revision, oldest first."""
     config = Config()
-    config.set_main_option("script_location", str(resources.files("orchestrator.migrations")))
+    config.set_main_option("script_location", str(scripts_folder()))
     return [script.revision for script in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))]
 
 
