@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -457,18 +458,29 @@ def _show(args: argparse.Namespace) -> int:
         console.print(f"\n[bold]loss[/bold] ({snapshots[0].mean_loss:.4f} → {snapshots[-1].mean_loss:.4f})")
         for line in loss_chart(snapshots):
             console.print(f"  {line}", highlight=False)
+    if detail.notifications:
+        console.print("\n[bold]webhooks[/bold]")
+        for note in detail.notifications:
+            outcome = note.state + (f" at {note.finished_at}" if note.finished_at else "")
+            console.print(f"  {note.type:<14} {outcome}  ({len(note.attempts)} attempts)  {note.id}", highlight=False)
+            for attempt in note.attempts:
+                answer = "no answer" if attempt.status_code is None else f"HTTP {attempt.status_code}"
+                console.print(escape(f"    {attempt.at}  {attempt.outcome:<9} {answer:<9} {attempt.seconds:.2f} s"
+                                     f"  {attempt.error or ''}".rstrip()), highlight=False)
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from orchestrator.store import SqlStore
+    from orchestrator.store import Announced, SqlStore
 
     settings = _settings(args)
 
     async def cancel() -> Any:
         if not settings.database.path.exists():
             raise FileNotFoundError(f"no status database at {settings.database.path}")
-        store = SqlStore(settings.database.path, settings.database.busy_timeout)
+        # A queued job is cancelled right here: its webhook notification is written here too.
+        store = SqlStore(settings.database.path, settings.database.busy_timeout,
+                         announced=Announced.of(settings.notify))
         try:
             from orchestrator.store import open_reader
 

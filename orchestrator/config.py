@@ -46,6 +46,9 @@ AuthMode = Literal["none", "api_key", "adc"]
 Backend = Literal["gemini", "vertex"]
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+#: Job endings (and beginnings) a webhook can announce: ``running`` and the terminal states.
+NotifyEvent = Literal["running", "succeeded", "failed", "cancelled"]
+WebhookFormat = Literal["standard", "slack"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,32 @@ class StatusSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Webhooks announcing job endings, written to an outbox with the state change, sent at least once."""
+
+    #: Where notifications are POSTed; empty: no webhooks. A Slack incoming-webhook URL is itself a
+    #: secret: give it through ``ORCHESTRATOR_NOTIFY_WEBHOOK_URL`` rather than a file others can read.
+    webhook_url: str = ""
+    #: The *name* of the environment variable that holds the signing secret (``whsec_`` + base64, as
+    #: Standard Webhooks defines it). Required for ``format = "standard"``; the secret itself never
+    #: belongs in a config file.
+    webhook_secret_env: str = ""
+    #: Which state changes are announced (``job.<state>`` events).
+    events: tuple[NotifyEvent, ...] = ("succeeded", "failed", "cancelled")
+    #: ``standard``: the Standard Webhooks JSON payload; ``slack``: a ``{"text": ...}`` message.
+    format: WebhookFormat = "standard"
+    #: Seconds for one delivery attempt, connect to last byte.
+    timeout: float = 10.0
+    #: Exponential back-off between attempts of one notification: first delay and cap, in seconds.
+    backoff_min: float = 5.0
+    backoff_max: float = 3600.0
+    #: A notification not delivered this many seconds after the ending it announces is given up.
+    give_up_after: float = 3 * 86400.0
+    #: Deliveries in flight at once.
+    max_in_flight: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings, one frozen section per part of the daemon."""
 
@@ -225,6 +254,7 @@ class Settings:
     emulator: EmulatorSettingsSection = field(default_factory=EmulatorSettingsSection)
     status: StatusSettings = field(default_factory=StatusSettings)
     vertex: VertexSettings = field(default_factory=VertexSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -459,6 +489,8 @@ def _coerce(key: str, annotation: Any, value: Any, source: str) -> Any:
         if value not in allowed:
             raise ConfigError(source, key, f"must be one of {', '.join(map(repr, allowed))}, not {value!r}")
         return value
+    if origin is tuple:
+        return _coerce_tuple(key, annotation, value, source)
     if annotation is bool:
         if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
             return value.lower() in {"1", "true", "yes", "on"}
@@ -483,6 +515,16 @@ def _coerce(key: str, annotation: Any, value: Any, source: str) -> Any:
             raise ConfigError(source, key, f"must be a string, not {value!r}")
         return value
     raise TypeError(f"no coercion for {annotation!r}")  # a programming error in the dataclasses above
+
+
+def _coerce_tuple(key: str, annotation: Any, value: Any, source: str) -> tuple[Any, ...]:
+    """A list of values (``tuple[X, ...]``); from the environment, comma-separated."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(source, key, f"must be a list, not {value!r}")
+    item_type = typing.get_args(annotation)[0]
+    return tuple(dict.fromkeys(_coerce(key, item_type, item, source) for item in value))
 
 
 def _number(key: str, annotation: type, value: Any, source: str) -> int | float:

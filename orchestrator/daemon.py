@@ -35,10 +35,11 @@ from orchestrator.status.metrics import Metrics
 from orchestrator.status.observed import StoreMetrics
 from orchestrator.status.reachability import ApiReachability
 from orchestrator.status.server import Health, StatusContext, create_app, read_token, running_status_server
-from orchestrator.store import SqlStore, open_reader, open_store
+from orchestrator.store import Announced, SqlStore, open_reader, open_store
 from orchestrator.tuning import TuningApi
 from orchestrator.vertex.client import open_vertex_client
 from orchestrator.vertex.service import VertexTuning
+from orchestrator.webhooks import WebhookSender, load_signer
 
 log = structlog.get_logger(__name__)
 
@@ -134,9 +135,13 @@ async def run_daemon(
         metrics.api_response(route, status)
         reachability.observe(route, status)
 
+    # Before anything starts: a missing webhook secret is a config error, not a daemon that
+    # writes notifications it can never sign.
+    signer = load_signer(settings.notify, os.environ) if settings.notify.webhook_url else None
+    announced = Announced.of(settings.notify)
     with daemon_lock(settings.database.path):
         store_metrics = StoreMetrics(metrics, clock.monotonic)
-        async with open_store(settings.database, store_metrics) as store:
+        async with open_store(settings.database, store_metrics, announced) as store:
             if stopped_during_startup(stop, "api"):
                 return
             installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
@@ -175,6 +180,9 @@ async def run_daemon(
                     tasks.create_task(scheduler.run(stop))
                     tasks.create_task(_checkpoint_wal(store, settings, stop))
                     tasks.create_task(_tell_service_manager(notifier, health, settings, stop))
+                    if signer is not None:
+                        sender = WebhookSender(store, settings.notify, signer, clock, metrics.webhook_attempt)
+                        tasks.create_task(sender.run(stop))
             log.info("daemon_stopped")
 
 

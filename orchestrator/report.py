@@ -195,6 +195,18 @@ def detail_json(detail: JobDetail, price_per_million_tokens: float = 0.0) -> dic
             {"step": s.step, "epoch": s.epoch, "mean_loss": s.mean_loss, "compute_time": s.compute_time}
             for s in detail.snapshots
         ],
+        "notifications": [
+            {
+                "id": n.id, "type": n.type, "state": n.state, "created_at": n.created_at,
+                "finished_at": n.finished_at, "next_attempt_at": n.next_attempt_at, "last_error": n.last_error,
+                "attempts": [
+                    {"at": a.at, "outcome": a.outcome, "status_code": a.status_code, "error": a.error,
+                     "seconds": a.seconds}
+                    for a in n.attempts
+                ],
+            }
+            for n in detail.notifications
+        ],
     }
 
 

@@ -74,6 +74,20 @@ class Metrics:
             "orchestrator_last_write_age_seconds", "Seconds since the last successful database write.",
             registry=registry,
         )
+        self.webhook_attempts = Counter(
+            "orchestrator_webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered; failed: retried or given up; gone: a 410).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.webhook_notifications = Gauge(
+            "orchestrator_webhook_notifications",
+            "Webhook notifications in the outbox, by state (pending, delivered, gave_up).",
+            ["state"],
+            registry=registry,
+        )
+        for outcome in ("delivered", "failed", "gone"):
+            self.webhook_attempts.labels(outcome)
         for outcome in ("accepted", "rejected"):
             self.intake_files.labels(outcome)
         for state in JobState:
@@ -95,12 +109,21 @@ class Metrics:
         if status == 429:
             self.rate_limit_pauses.inc()
 
+    def webhook_attempt(self, outcome: str) -> None:
+        """One webhook delivery attempt ended with ``outcome``."""
+        self.webhook_attempts.labels(outcome).inc()
+
     # -- scrape time --------------------------------------------------------------------------
 
     def set_jobs(self, counts: Mapping[JobState, int]) -> None:
         """Jobs by state as the database has them now (states with no job report 0)."""
         for state in JobState:
             self.jobs.labels(state.value).set(counts.get(state, 0))
+
+    def set_notifications(self, counts: Mapping[str, int]) -> None:
+        """Webhook notifications by state as the database has them now."""
+        for state, count in counts.items():
+            self.webhook_notifications.labels(state).set(count)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -192,6 +192,7 @@ async def _metrics(request: web.Request) -> web.Response:
     context = request.app[_CONTEXT]
     metrics = context.metrics
     metrics.set_jobs(await context.reader.count_by_state())
+    metrics.set_notifications(await context.reader.count_notifications())
     try:
         metrics.wal_bytes.set(context.wal_path.stat().st_size)
     except FileNotFoundError:

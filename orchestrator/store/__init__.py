@@ -14,9 +14,12 @@ from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import reader_engine
 from orchestrator.store.migration import HalfMadeSchema, alembic_config, head_revision, migrate
+from orchestrator.store.outbox import Announced
 from orchestrator.store.protocol import (
     KEEP,
     NO_CHANGES,
+    DeliveryAttempt,
+    DueNotification,
     DuplicateJob,
     JobChanges,
     JobStore,
@@ -30,7 +33,10 @@ from orchestrator.store.sql import SqlStore
 __all__ = [
     "KEEP",
     "NO_CHANGES",
+    "Announced",
     "DatabaseNotReady",
+    "DeliveryAttempt",
+    "DueNotification",
     "DuplicateJob",
     "HalfMadeSchema",
     "JobChanges",
@@ -49,10 +55,13 @@ __all__ = [
 
 
 @asynccontextmanager
-async def open_store(settings: DatabaseSettings, observer: StoreObserver | None = None) -> AsyncIterator[SqlStore]:
-    """The migrated database's writer; ``observer`` hears what it commits (see :class:`StoreObserver`)."""
+async def open_store(
+    settings: DatabaseSettings, observer: StoreObserver | None = None, announced: Announced | None = None
+) -> AsyncIterator[SqlStore]:
+    """The migrated database's writer; ``observer`` hears what it commits (see :class:`StoreObserver`), and
+    changes into ``announced`` states write webhook notifications."""
     await asyncio.to_thread(migrate, settings.path)
-    store = SqlStore(settings.path, settings.busy_timeout, observer)
+    store = SqlStore(settings.path, settings.busy_timeout, observer, announced)
     try:
         yield store
     finally:

@@ -59,6 +59,32 @@ class PruneResult:
     snapshots: int
 
 
+@dataclass(frozen=True, slots=True)
+class DueNotification:
+    """A webhook notification the sender is to attempt now (held for it for a lease)."""
+
+    id: str
+    job_id: str
+    type: str
+    payload: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """How one delivery attempt went, and what follows for its notification."""
+
+    at: datetime
+    outcome: str  #: delivered | failed | gone
+    status_code: int | None
+    error: str | None
+    seconds: float
+    #: The notification's state afterwards: ``pending`` (with ``next_attempt_at``), ``delivered`` or ``gave_up``.
+    state: str
+    next_attempt_at: datetime | None
+
+
 class Keep(enum.Enum):
     """The value of a :class:`JobChanges` field that leaves its column as it is."""
 
@@ -200,3 +226,9 @@ class JobStore(Protocol):
 
     async def prune(self, older_than: timedelta, now: datetime, *, dry_run: bool = False) -> PruneResult:
         """Delete the history of terminal jobs that finished more than ``older_than`` before ``now``."""
+
+    async def claim_notifications(self, now: datetime, lease: timedelta, limit: int) -> list[DueNotification]:
+        """Hold up to ``limit`` due webhook notifications for ``lease`` (the outbox: ``store.outbox``)."""
+
+    async def record_attempt(self, notification_id: str, attempt: DeliveryAttempt) -> None:
+        """Record one delivery attempt and what follows for its notification, in one transaction."""

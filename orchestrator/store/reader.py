@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orchestrator.errors import OrchestratorError
 from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
 from orchestrator.store.rejections import Rejection, rejection_from_row
-from orchestrator.store.schema import events, job_specs, jobs, rejections, snapshots
+from orchestrator.store.schema import (
+    NOTIFICATION_STATES,
+    events,
+    job_specs,
+    jobs,
+    notification_attempts,
+    notifications,
+    rejections,
+    snapshots,
+)
 from orchestrator.store.sql import job_from_row
 
 #: An ambiguous id prefix lists at most this many of its matches.
@@ -52,6 +61,31 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationAttempt:
+    """One try at delivering a webhook."""
+
+    at: str
+    outcome: str
+    status_code: int | None
+    error: str | None
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A webhook announcing one of the job's state changes, and how its delivery went."""
+
+    id: str
+    type: str
+    state: str
+    created_at: str
+    finished_at: str | None
+    next_attempt_at: str | None
+    last_error: str | None
+    attempts: tuple[NotificationAttempt, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class JobDetail:
     """Everything ``orchestrator show`` prints about one job."""
 
@@ -62,6 +96,7 @@ class JobDetail:
     events: tuple[Event, ...]
     snapshots: tuple[Snapshot, ...]
     retried_as: str | None = None  #: the job that is the next attempt of this one (``orchestrator retry``)
+    notifications: tuple[Notification, ...] = ()
 
 
 class StatusReader:
@@ -153,6 +188,18 @@ class StatusReader:
                 await conn.execute(select(snapshots).where(snapshots.c.job_id == job.id).order_by(snapshots.c.step))
             ).all()
             retried_as = await conn.scalar(select(jobs.c.id).where(jobs.c.retry_of == job.id).limit(1))
+            notification_rows = (
+                await conn.execute(
+                    select(notifications).where(notifications.c.job_id == job.id).order_by(notifications.c.created_at)
+                )
+            ).all()
+            attempt_rows = (
+                await conn.execute(
+                    select(notification_attempts)
+                    .where(notification_attempts.c.notification_id.in_([n.id for n in notification_rows]))
+                    .order_by(notification_attempts.c.id)
+                )
+            ).all()
         return JobDetail(
             job=job,
             example_count=spec.example_count,
@@ -167,7 +214,18 @@ class StatusReader:
                 for r in snapshot_rows
             ),
             retried_as=retried_as,
+            notifications=tuple(_notification(n, attempt_rows) for n in notification_rows),
         )
+
+    async def count_notifications(self) -> dict[str, int]:
+        """How many webhook notifications are pending, delivered and given up."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(select(notifications.c.state, func.count()).group_by(notifications.c.state))
+            ).all()
+        counts = dict.fromkeys(NOTIFICATION_STATES, 0)
+        counts.update({state: int(count) for state, count in rows})
+        return counts
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state."""
@@ -202,3 +260,19 @@ def _hyperparameters(extracted: str | None) -> Mapping[str, Any]:
     """The hyper-parameters :data:`_HYPERPARAMETERS` extracted, in either service's shape (empty when absent)."""
     value = json.loads(extracted) if extracted else None
     return value if isinstance(value, Mapping) else {}
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+def _notification(row: Any, attempt_rows: Any) -> Notification:
+    return Notification(
+        id=row.id, type=row.type, state=row.state, created_at=row.created_at.isoformat(),
+        finished_at=_iso(row.finished_at), next_attempt_at=_iso(row.next_attempt_at), last_error=row.last_error,
+        attempts=tuple(
+            NotificationAttempt(at=a.at.isoformat(), outcome=a.outcome, status_code=a.status_code, error=a.error,
+                                seconds=a.seconds)
+            for a in attempt_rows if a.notification_id == row.id
+        ),
+    )

@@ -191,6 +191,41 @@ rejections = Table(
     Column("resubmitted_as", Text, comment="the inbox file name of that resubmission"),
 )
 Index("ix_rejections_rejected_at", rejections.c.rejected_at)
+#: What became of a notification: waiting for (another) attempt, delivered, or given up.
+NOTIFICATION_STATES = ("pending", "delivered", "gave_up")
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Text, primary_key=True, comment="the webhook-id header: the same on every attempt"),
+    Column("job_id", Text, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), nullable=False, unique=True,
+           comment="the state change announced: one notification per change, never two"),
+    Column("type", Text, nullable=False, comment="job.succeeded, job.failed, job.cancelled or job.running"),
+    Column("payload", Text, nullable=False, comment="the JSON body, fixed when the change was committed"),
+    Column("state", Text, nullable=False, server_default="pending", comment="pending | delivered | gave_up"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, comment="when the sender tries next (null once finished)"),
+    Column("last_error", Text, comment="why the latest attempt failed"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, comment="delivered or given up"),
+    CheckConstraint(f"state IN ({', '.join(repr(s) for s in NOTIFICATION_STATES)})", name="ck_notifications_state"),
+)
+Index("ix_notifications_due", notifications.c.state, notifications.c.next_attempt_at)
+Index("ix_notifications_job", notifications.c.job_id)
+
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", Text, ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("outcome", Text, nullable=False, comment="delivered | failed | gone (410: the receiver wants no more)"),
+    Column("status_code", Integer, comment="the receiver's HTTP status; null when there was no answer"),
+    Column("error", Text, comment="why it failed, in words (never the URL or the secret)"),
+    Column("seconds", Float, nullable=False, comment="how long the attempt took"),
+)
+Index("ix_notification_attempts_notification", notification_attempts.c.notification_id, notification_attempts.c.id)
 
 meta = Table(
     "meta",

@@ -32,9 +32,29 @@ from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition,
 from orchestrator.logs import scrub
 from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
-from orchestrator.store.protocol import NO_CHANGES, DuplicateJob, JobChanges, NewJob, PruneResult, StoreObserver
+from orchestrator.store.outbox import INSERT_NOTIFICATION, Announced, notification_row
+from orchestrator.store.protocol import (
+    NO_CHANGES,
+    DeliveryAttempt,
+    DueNotification,
+    DuplicateJob,
+    JobChanges,
+    NewJob,
+    PruneResult,
+    StoreObserver,
+)
 from orchestrator.store.rejections import NewRejection, Rejection, new_rejection_id, rejection_from_row
-from orchestrator.store.schema import db_time, events, job_specs, jobs, meta, rejections, snapshots
+from orchestrator.store.schema import (
+    db_time,
+    events,
+    job_specs,
+    jobs,
+    meta,
+    notification_attempts,
+    notifications,
+    rejections,
+    snapshots,
+)
 
 
 def job_from_row(row: Row[Any] | Mapping[str, Any]) -> Job:
@@ -100,9 +120,14 @@ class SqlStore:
     recorded snapshots (the daemon's liveness stamp and metrics).
     """
 
-    def __init__(self, path: Path, busy_timeout: float, observer: StoreObserver | None = None) -> None:
+    def __init__(
+        self, path: Path, busy_timeout: float, observer: StoreObserver | None = None,
+        announced: Announced | None = None,
+    ) -> None:
         self._db = WriterThread(path, busy_timeout)
         self._observer: StoreObserver = observer or _Unobserved()
+        #: The state changes that write a webhook notification in their own transaction.
+        self._announced = announced or Announced()
         #: Steps waiting for the group commit, and the task that commits them (see ``commit_step``).
         self._pending_steps: list[_PendingStep] = []
         self._step_writer: asyncio.Task[None] | None = None
@@ -333,7 +358,8 @@ class SqlStore:
                         _fail([step], alone)
 
     async def _write_batch(self, batch: list[_PendingStep]) -> None:
-        results = await self._db.run_on_driver(lambda driver: [_apply_step(driver, step) for step in batch])
+        announced = self._announced
+        results = await self._db.run_on_driver(lambda driver: [_apply_step(driver, step, announced) for step in batch])
         for step, result in zip(batch, results, strict=True):
             if step.done.done():
                 continue
@@ -374,11 +400,14 @@ class SqlStore:
                 update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
                 .values(**changes).returning(*jobs.c)
             ).one()
-            conn.execute(insert(events), {
+            event_id = conn.execute(insert(events).returning(events.c.id), {
                 "job_id": job_id, "at": now, "from_state": job.state.value, "to_state": to_state,
                 "detail": json.dumps({"reason": "cancel requested by user"}),
-            })
-            return job_from_row(updated)
+            }).scalar_one()
+            cancelled = job_from_row(updated)
+            if cancelled.state is not job.state and cancelled.state in self._announced:
+                conn.execute(insert(notifications), notification_row(cancelled, event_id, now))
+            return cancelled
 
         return await self._db.run(work)
 
@@ -429,6 +458,57 @@ class SqlStore:
             return rejection_from_row(row)
 
         return await self._db.run(work)
+    # -- webhook sender -----------------------------------------------------------------------
+
+    async def claim_notifications(self, now: datetime, lease: timedelta, limit: int) -> list[DueNotification]:
+        """Up to ``limit`` pending notifications that are due, each held for ``lease`` (oldest first).
+
+        Holding one is moving its next attempt past the lease, so a sender that dies mid-attempt
+        leaves it to be retried once the lease is over, and no second sender takes it meanwhile.
+        Not fsync'ed: a hold matters only while this process lives.
+        """
+        due = (
+            select(notifications.c.id)
+            .where(notifications.c.state == "pending", notifications.c.next_attempt_at <= now)
+            .order_by(notifications.c.next_attempt_at)
+            .limit(limit)
+        )
+        held = (
+            update(notifications)
+            .where(notifications.c.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=now + lease)
+            .returning(notifications.c.id, notifications.c.job_id, notifications.c.type, notifications.c.payload,
+                       notifications.c.attempts, notifications.c.created_at)
+        )
+
+        def work(conn: Connection) -> list[DueNotification]:
+            rows = conn.execute(held).all()
+            return sorted((DueNotification(*row) for row in rows), key=lambda n: n.created_at)
+
+        return await self._db.run(work)
+
+    async def record_attempt(self, notification_id: str, attempt: DeliveryAttempt) -> None:
+        """Record one delivery attempt and its consequence for the notification, in one transaction."""
+        finished = attempt.state != "pending"
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(notification_attempts), {
+                "notification_id": notification_id, "at": attempt.at, "outcome": attempt.outcome,
+                "status_code": attempt.status_code, "error": attempt.error and scrub(attempt.error),
+                "seconds": attempt.seconds,
+            })
+            conn.execute(
+                update(notifications)
+                .where(notifications.c.id == notification_id, notifications.c.state == "pending")
+                .values(
+                    state=attempt.state, attempts=notifications.c.attempts + 1,
+                    next_attempt_at=None if finished else attempt.next_attempt_at,
+                    last_error=attempt.error and scrub(attempt.error),
+                    finished_at=attempt.at if finished else None,
+                )
+            )
+
+        await self._db.run(work)
 
     async def prune(self, older_than: timedelta, now: datetime, *, dry_run: bool = False) -> PruneResult:
         """Delete the history of terminal jobs that finished more than ``older_than`` before ``now``.
@@ -547,8 +627,11 @@ def _insert_job(driver: sqlite3.Connection, new: NewJob, now: datetime) -> Job |
     return job
 
 
-def _apply_step(driver: sqlite3.Connection, step: _PendingStep) -> Job | StaleWrite:
-    """One step's writes inside the group's transaction; a lost compare-and-set writes nothing."""
+def _apply_step(driver: sqlite3.Connection, step: _PendingStep, announced: Announced) -> Job | StaleWrite:
+    """One step's writes inside the group's transaction; a lost compare-and-set writes nothing.
+
+    A change into an ``announced`` state also writes its webhook notification, in this transaction.
+    """
     job, to, now = step.job, step.to, step.now
     parameters = {f"v_{name}": value for name, value in step.changes.items()}
     parameters.update(w_id=job.id, w_state=job.state.value, w_owner=step.owner, w_now=now)
@@ -560,5 +643,8 @@ def _apply_step(driver: sqlite3.Connection, step: _PendingStep) -> Job | StaleWr
         driver.executemany(hotpath.INSERT_SNAPSHOTS, hotpath.snapshot_rows(job.id, step.snapshots, now))
     if to is not None:
         detail = scrub(json.dumps(dict(step.detail or {}), default=str))
-        driver.execute(hotpath.INSERT_EVENT, (job.id, db_time(now), job.state.value, to.value, detail))
+        event = driver.execute(hotpath.INSERT_EVENT, (job.id, db_time(now), job.state.value, to.value, detail))
+        if to in announced and event.lastrowid is not None:
+            row = notification_row(updated[0], event.lastrowid, now)
+            driver.execute(INSERT_NOTIFICATION, hotpath.driver_parameters(row))
     return updated[0]

@@ -1,6 +1,8 @@
 """The chaos run: the daemon as a subprocess, faults on, SIGKILLed at random moments, restarted until done.
 
-It is the proof of DESIGN.md's promises 1-4 and 7 (and 6 for the final stop). The emulator runs in this
+It is the proof of DESIGN.md's promises 1-4 and 7 (and 6 for the final stop), and of the webhooks'
+at-least-once delivery: a receiver in this process fails a fifth of its requests, and every job's
+ending must reach it, verified, under one ``webhook-id``. The emulator runs in this
 process on a free loopback port with a fault plan (503s, 429s with RetryInfo, dropped connections,
 lost create responses, expired tokens, operation lists missing on v1, jobs that fail); the daemon runs
 as ``python -m orchestrator run`` with an API key the emulator enforces. Job files, good and bad, are
@@ -15,6 +17,7 @@ compared, and every output of the run (logs, database, spool files) is searched 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -23,12 +26,14 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
+from standardwebhooks import Webhook
 
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.intake import ACCEPTED, INBOX, PROCESSING, REJECTED, SEPARATOR, drop_job_file
@@ -37,6 +42,11 @@ from tests.corpus import BAD_JOB_FILES, good_job
 
 #: The API key of the run: the emulator accepts only it, and it must appear in no output.
 API_KEY = "chaos-key-6f1d2b9e4c7a0835"
+#: The webhook signing secret of the run (Standard Webhooks form); it too must appear in no output.
+WEBHOOK_SECRET = "whsec_Y2hhb3Mtd2ViaG9vay1zZWNyZXQtOWE0ZDE="
+WEBHOOK_SECRET_ENV = "CHAOS_WEBHOOK_SECRET"
+#: The share of webhook requests the receiver answers with a 500.
+WEBHOOK_FAILURE_RATE = 0.2
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 #: The emulator's ending of a remote job → the state our job must end in.
 EXPECTED_STATE = {"succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
@@ -89,6 +99,12 @@ class ChaosReport:
     extra_snapshots: int = 0
     wrong_terminal_states: int = 0
     secret_leaks: list[str] = field(default_factory=list)
+    #: Webhooks: endings never delivered, endings seen under two ids, requests with a bad signature.
+    unannounced_endings: int = 0
+    endings_with_two_ids: int = 0
+    bad_signatures: int = 0
+    webhook_requests: int = 0
+    webhook_failures_injected: int = 0
     #: Warnings and errors the daemon logged, by event (the run's story, not invariants).
     log_warnings: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -97,7 +113,7 @@ class ChaosReport:
         """The invariant counts that are not zero."""
         names = ("lost_files", "files_counted_twice", "jobs_without_file", "unfinished_jobs", "duplicate_creates",
                  "duplicate_snapshots", "missing_snapshots", "extra_snapshots", "wrong_terminal_states",
-                 "secret_leaks")
+                 "secret_leaks", "unannounced_endings", "endings_with_two_ids", "bad_signatures")
         bad = {name: getattr(self, name) for name in names if getattr(self, name)}
         if self.final_exit_code != 0:
             bad["final_exit_code"] = self.final_exit_code
@@ -125,10 +141,16 @@ def fault_plan(seed: int, rate: float) -> dict[str, Any]:
     }
 
 
-def daemon_env(root: Path, base_url: str) -> dict[str, str]:
+def daemon_env(root: Path, base_url: str, webhook_url: str) -> dict[str, str]:
     """The daemon's settings, all through the environment (``ORCHESTRATOR_SECTION_KEY``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
     env.update({
+        WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
+        "ORCHESTRATOR_NOTIFY_WEBHOOK_URL": webhook_url,
+        "ORCHESTRATOR_NOTIFY_WEBHOOK_SECRET_ENV": WEBHOOK_SECRET_ENV,
+        "ORCHESTRATOR_NOTIFY_TIMEOUT": "2",
+        "ORCHESTRATOR_NOTIFY_BACKOFF_MIN": "0.05",
+        "ORCHESTRATOR_NOTIFY_BACKOFF_MAX": "0.5",
         "GEMINI_API_KEY": API_KEY,
         "ORCHESTRATOR_API_BASE_URL": base_url,
         "ORCHESTRATOR_API_AUTH": "api_key",
@@ -163,6 +185,42 @@ def job_file(seed: int, index: int, rng: random.Random) -> bytes:
     )
 
 
+class WebhookReceiver:
+    """The run's webhook endpoint: verifies each request, fails a fifth of them, records the rest.
+
+    ``delivered`` maps each webhook-id it accepted to the (job id, event type) of its payload.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.verifier = Webhook(WEBHOOK_SECRET)
+        self.delivered: dict[str, tuple[str, str]] = {}
+        self.requests = 0
+        self.failures = 0
+        self.bad_signatures = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        body = await request.read()
+        try:
+            payload = self.verifier.verify(body, dict(request.headers))
+        except Exception:
+            self.bad_signatures += 1
+            return web.Response(status=400)
+        if self.rng.random() < WEBHOOK_FAILURE_RATE:
+            self.failures += 1
+            return web.Response(status=500)
+        self.delivered[request.headers["webhook-id"]] = (payload["data"]["job_id"], payload["type"])
+        return web.Response(status=204)
+
+    def announced(self) -> dict[tuple[str, str], set[str]]:
+        """Each (job id, event type) delivered, with the ids it came under."""
+        ids: dict[tuple[str, str], set[str]] = {}
+        for message_id, ending in self.delivered.items():
+            ids.setdefault(ending, set()).add(message_id)
+        return ids
+
+
 class ChaosRun:
     """One run in ``root``; :meth:`run` returns the report."""
 
@@ -181,6 +239,7 @@ class ChaosRun:
         #: The Vertex run's service-account key: outside ``root``, which is searched for secrets.
         self.key_file = root.with_name(root.name + "-key.json")
         self.pending_files: list[tuple[str, bytes]] = self._files()
+        self.receiver = WebhookReceiver(config.seed)
 
     def _files(self) -> list[tuple[str, bytes]]:
         make = chaos_vertex.job_file if self.vertex else job_file
@@ -202,8 +261,12 @@ class ChaosRun:
                                         tokens=(f"{chaos_vertex.READER_TOKEN}={chaos_vertex.PROJECT}",),
                                         vertex_max_concurrent_jobs=0)
             plan = chaos_vertex.fault_plan(self.config.seed, self.config.fault_rate)
-        async with running_emulator(settings, host="127.0.0.1", port=0) as url, aiohttp.ClientSession() as http:
-            self.url, self.http = url, http
+        async with (
+            running_emulator(settings, host="127.0.0.1", port=0) as url,
+            aiohttp.ClientSession() as http,
+            _serving(self.receiver.handle) as webhook_url,
+        ):
+            self.url, self.http, self.webhook_url = url, http, webhook_url
             if self.vertex:
                 await asyncio.to_thread(chaos_vertex.write_key_file, self.key_file, f"{url}/token")
             await self._admin("POST", "/_emulator/faults", plan)
@@ -288,7 +351,7 @@ class ChaosRun:
         await poll_until(logged, within=30, interval=0.02)
 
     def _env(self) -> dict[str, str]:
-        env = daemon_env(self.root, self.url)
+        env = daemon_env(self.root, self.url, self.webhook_url)
         if self.vertex:
             env.update(chaos_vertex.daemon_env(self.root, self.key_file))
         return env
@@ -334,8 +397,15 @@ class ChaosRun:
         if any((self.spool / INBOX).iterdir()) or any((self.spool / PROCESSING).iterdir()):
             return False
         accepted = len(list((self.spool / ACCEPTED).iterdir()))
-        rows = self._query("SELECT state FROM jobs")
-        return len(rows) == accepted and all(state in TERMINAL for (state,) in rows)
+        rows = self._query("SELECT id, state FROM jobs")
+        if len(rows) != accepted or any(state not in TERMINAL for _, state in rows):
+            return False
+        return not self._unannounced(rows)
+
+    def _unannounced(self, rows: list[tuple[Any, ...]]) -> list[str]:
+        """The terminal jobs among ``rows`` whose ending the receiver has not accepted yet."""
+        announced = self.receiver.announced()
+        return [job_id for job_id, state in rows if state in TERMINAL and (job_id, f"job.{state}") not in announced]
 
     def _query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """A read-only query, as people run them beside the daemon; empty before the tables exist."""
@@ -363,7 +433,21 @@ class ChaosRun:
         self._check_files()
         await (self._check_vertex(stats) if self.vertex else self._check_remote(stats))
         self._check_secrets()
+        self._check_webhooks()
         self._count_log_warnings()
+
+    def _check_webhooks(self) -> None:
+        """Every ending delivered at least once, and never under two different ids."""
+        rows = self._query("SELECT id, state FROM jobs")
+        missing = self._unannounced(rows)
+        self.report.unannounced_endings = len(missing)
+        self.report.problems.extend(f"job {job_id}: ending never delivered" for job_id in missing)
+        twice = {ending: ids for ending, ids in self.receiver.announced().items() if len(ids) > 1}
+        self.report.endings_with_two_ids = len(twice)
+        self.report.problems.extend(f"{ending}: delivered under {sorted(ids)}" for ending, ids in twice.items())
+        self.report.bad_signatures = self.receiver.bad_signatures
+        self.report.webhook_requests = self.receiver.requests
+        self.report.webhook_failures_injected = self.receiver.failures
 
     def _count_log_warnings(self) -> None:
         events: Counter[str] = Counter()
@@ -460,12 +544,28 @@ class ChaosRun:
             self.report.problems.append(f"job {job_id}: snapshots {sorted(set(steps))} vs API {sorted(reported)}")
 
     def _check_secrets(self) -> None:
-        """Promise 7: the key (Vertex: any token, the private key) appears in no log line, database page or
-        spool file."""
-        markers = chaos_vertex.SECRET_MARKERS if self.vertex else (API_KEY.encode(),)
+        """Promise 7: the key (Vertex: any token, the private key) and the webhook secret appear in no log
+        line, database page or spool file."""
+        markers = (*(chaos_vertex.SECRET_MARKERS if self.vertex else (API_KEY.encode(),)),
+                   WEBHOOK_SECRET.removeprefix("whsec_").encode())
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and not path.is_symlink() and any(m in path.read_bytes() for m in markers):
                 self.report.secret_leaks.append(str(path.relative_to(self.root)))
+
+
+@contextlib.asynccontextmanager
+async def _serving(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
+    """``handler`` for POSTs on a free loopback port, for the block; yields the URL."""
+    app = web.Application()
+    app.router.add_post("/webhook", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}/webhook"
+    finally:
+        await runner.cleanup()
 
 
 def _faults(stats: Mapping[str, Any]) -> dict[str, int]:

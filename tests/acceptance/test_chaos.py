@@ -1,4 +1,4 @@
-"""Promises 1-4, 6 and 7 under fire: the daemon SIGKILLed at random moments with faults on (short version).
+"""Promises 1-4, 6 and 7, and webhook delivery, under fire: SIGKILLs at random moments, faults on (short version).
 
 The long version is ``bench/chaos.py`` (hundreds of jobs, many kills); both use :mod:`tests.acceptance.chaos`.
 """
@@ -23,6 +23,8 @@ async def test_chaos_run_keeps_every_promise(tmp_path: Path) -> None:
     assert {"lost", "dropped", "503", "429"} <= set(report.faults_injected), report.faults_injected
     assert report.final_exit_code == 0 and report.final_stop_seconds < 10
     assert not report.problems, report.problems
+    # The webhook receiver failed about a fifth of its requests, and every ending still arrived.
+    assert report.webhook_failures_injected > 0 and report.unannounced_endings == 0, summary(report)
     # Each failure was a logged decision, never a crash of a step or a tick.
     assert not {"step_failed_unexpectedly", "scheduler_tick_failed"} & set(report.log_warnings)
 

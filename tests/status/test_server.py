@@ -33,6 +33,8 @@ METRIC_NAMES = {
     "orchestrator_wal_bytes": "gauge",
     "orchestrator_scheduler_tick_age_seconds": "gauge",
     "orchestrator_last_write_age_seconds": "gauge",
+    "orchestrator_webhook_attempts": "counter",
+    "orchestrator_webhook_notifications": "gauge",
 }
 
 
