@@ -171,6 +171,8 @@ class StatusReader:
         """The full record of one job."""
         job = await self.resolve(ref)
         async with self._engine.connect() as conn:
+            # The body can be 20 MB: SQLite picks the hyper-parameters out (in C, in the driver's
+            # thread), so the event loop of a status page never parses it.
             spec = (
                 await conn.execute(
                     # The hyper-parameters are read by SQLite's JSON functions, in the reader's thread: the
@@ -216,6 +218,26 @@ class StatusReader:
             retried_as=retried_as,
             notifications=tuple(_notification(n, attempt_rows) for n in notification_rows),
         )
+
+    async def recent_losses(self, job_ids: Collection[str], points: int = 40) -> dict[str, list[float]]:
+        """The last ``points`` losses of each job, oldest first: the dashboard's sparklines, in one query."""
+        if not job_ids:
+            return {}
+        ranked = (
+            select(snapshots.c.job_id, snapshots.c.step, snapshots.c.mean_loss,
+                   func.row_number().over(partition_by=snapshots.c.job_id, order_by=snapshots.c.step.desc())
+                   .label("rank"))
+            .where(snapshots.c.job_id.in_(list(job_ids)))
+            .subquery()
+        )
+        query = (select(ranked.c.job_id, ranked.c.mean_loss).where(ranked.c.rank <= points)
+                 .order_by(ranked.c.job_id, ranked.c.step))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, list[float]] = {}
+        for job_id, loss in rows:
+            found.setdefault(job_id, []).append(float(loss))
+        return found
 
     async def count_notifications(self) -> dict[str, int]:
         """How many webhook notifications are pending, delivered and given up."""

@@ -119,7 +119,7 @@ def test_show_json_shape(sample_db: Sample, capsys: pytest.CaptureFixture[str]) 
     detail = json.loads(run(capsys, "show", ids.running, "--database", str(path), "--json"))
 
     assert set(detail) == STATUS_KEYS | {
-        "retried_as", "example_count", "file_bytes", "hyperparameters", "events", "snapshots",
+        "retried_as", "example_count", "file_bytes", "hyperparameters", "events", "snapshots", "notifications",
     }
     assert detail["hyperparameters"] == {"batchSize": 2, "learningRate": 0.001, "epochCount": 3}
     assert [e["to"] for e in detail["events"]] == ["queued", "submitting", "running"]
