@@ -141,16 +141,22 @@ def fault_plan(seed: int, rate: float) -> dict[str, Any]:
     }
 
 
-def daemon_env(root: Path, base_url: str, webhook_url: str) -> dict[str, str]:
-    """The daemon's settings, all through the environment (``ORCHESTRATOR_SECTION_KEY``)."""
+def daemon_env(root: Path, base_url: str, webhook_url: str | None = None) -> dict[str, str]:
+    """The daemon's settings, all through the environment (``ORCHESTRATOR_SECTION_KEY``).
+
+    With ``webhook_url``, job endings are announced there, signed with :data:`WEBHOOK_SECRET`.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    if webhook_url is not None:
+        env.update({
+            WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
+            "ORCHESTRATOR_NOTIFY_WEBHOOK_URL": webhook_url,
+            "ORCHESTRATOR_NOTIFY_WEBHOOK_SECRET_ENV": WEBHOOK_SECRET_ENV,
+            "ORCHESTRATOR_NOTIFY_TIMEOUT": "2",
+            "ORCHESTRATOR_NOTIFY_BACKOFF_MIN": "0.05",
+            "ORCHESTRATOR_NOTIFY_BACKOFF_MAX": "0.5",
+        })
     env.update({
-        WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
-        "ORCHESTRATOR_NOTIFY_WEBHOOK_URL": webhook_url,
-        "ORCHESTRATOR_NOTIFY_WEBHOOK_SECRET_ENV": WEBHOOK_SECRET_ENV,
-        "ORCHESTRATOR_NOTIFY_TIMEOUT": "2",
-        "ORCHESTRATOR_NOTIFY_BACKOFF_MIN": "0.05",
-        "ORCHESTRATOR_NOTIFY_BACKOFF_MAX": "0.5",
         "GEMINI_API_KEY": API_KEY,
         "ORCHESTRATOR_API_BASE_URL": base_url,
         "ORCHESTRATOR_API_AUTH": "api_key",
