@@ -68,7 +68,10 @@ def upgrade() -> None:
             comment="delivered | failed | gone (410: the receiver wants no more)",
         ),
         sa.Column(
-            "status_code", sa.Integer(), nullable=True, comment="the receiver's HTTP status; null when there was no answer"
+            "status_code",
+            sa.Integer(),
+            nullable=True,
+            comment="the receiver's HTTP status; null when there was no answer",
         ),
         sa.Column(
             "error", sa.Text(), nullable=True, comment="why it failed, in words (never the URL or the secret)"

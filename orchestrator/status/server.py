@@ -1,4 +1,5 @@
-"""The HTTP status endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``/jobs`` and ``/rejections``.
+"""The HTTP status endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``/jobs``, ``/rejections`` and the
+dashboard (``/``).
 
 Liveness is progress, not a PID (DESIGN.md): ``/healthz`` is healthy while the scheduler loop has
 ticked recently *and* a database write has succeeded recently, each against its own threshold, so a
@@ -35,6 +36,7 @@ from orchestrator.errors import ConfigError, OrchestratorError, StatusPortUnavai
 from orchestrator.jobs import JobState
 from orchestrator.logs import register_secret
 from orchestrator.report import detail_json, job_json, rejection_json
+from orchestrator.status import dashboard
 from orchestrator.status.metrics import CONTENT_TYPE_LATEST, Metrics
 from orchestrator.store import StatusReader
 
@@ -166,6 +168,7 @@ def create_app(context: StatusContext) -> web.Application:
     app.router.add_get("/jobs", _jobs)
     app.router.add_get("/jobs/{ref}", _job)
     app.router.add_get("/rejections", _rejections)
+    dashboard.install(app, context.reader)
     return app
 
 
@@ -215,12 +218,14 @@ async def _jobs(request: web.Request) -> web.Response:
 
 
 async def _job(request: web.Request) -> web.Response:
-    """``/jobs/{id, id prefix or job key}``, as ``show --json``."""
+    """``/jobs/{id, id prefix or job key}``, as ``show --json``; a browser (``Accept: text/html``) gets the page."""
+    if dashboard.wants_html(request):
+        return await dashboard.job_html(request)
     try:
         detail = await request.app[_CONTEXT].reader.detail(request.match_info["ref"])
     except OrchestratorError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
-    return web.json_response(detail_json(detail))
+    return web.json_response(detail_json(detail), dumps=dashboard.json_text, headers={"Vary": "Accept"})
 
 
 async def _rejections(request: web.Request) -> web.Response:
