@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,6 +87,14 @@ def postgres_url(postgres_server: PostgresServer, postgres_template: str) -> Ite
         yield postgres_server.url(name)
     finally:
         postgres_server.drop_database(name)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server whose port must be known before it starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
@@ -24,7 +25,7 @@ from orchestrator.jobs import JobState
 from orchestrator.report import detail_json
 from orchestrator.store import Announced, open_store
 from orchestrator.webhooks import RetryPolicy, load_signer
-from tests.conftest import RunningDaemon, sql_rows, wait_until
+from tests.conftest import RunningDaemon, free_port, sql_rows, wait_until
 from tests.corpus import good_job
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator-test-webhook-secret!").decode()
@@ -206,6 +207,38 @@ async def test_the_secret_reaches_no_file(settings: Settings, receiver: Receiver
         if path.is_file():
             content = path.read_bytes()
             assert raw.encode() not in content and base64.b64decode(raw) not in content, path
+
+
+async def test_pages_and_metrics_show_the_attempts_but_never_the_secret_or_url(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """The job page lists the webhook and its attempts; /metrics counts them; no page holds the secret or URL."""
+    port = free_port()
+    settings = replace(with_webhook(settings, receiver.url), status=replace(settings.status, enabled=True, port=port))
+    receiver.answer = lambda _id, n: 503 if n == 1 else 200
+    base = f"http://127.0.0.1:{port}"
+    daemon = await running(settings)
+    try:
+        drop_job_file(settings.spool.path, "a.json", good_job())
+        [job] = await daemon.wait_for_jobs(1)
+        await wait_until(lambda: _delivered(daemon, job.id), within=15)
+        pages = {}
+        async with aiohttp.ClientSession() as session:
+            for path, accept in (("/", "text/html"), (f"/jobs/{job.id}", "text/html"),
+                                 (f"/jobs/{job.id}", "application/json"), ("/dashboard.json", "*/*"),
+                                 ("/metrics", "*/*")):
+                async with session.get(base + path, headers={"Accept": accept}) as response:
+                    pages[path, accept] = await response.text()
+    finally:
+        await stopped(daemon)
+
+    [note] = (await daemon.detail(job.id)).notifications
+    page = pages[f"/jobs/{job.id}", "text/html"]
+    assert note.id in page and "HTTP 503" in page and "delivered" in page
+    assert 'orchestrator_webhook_attempts_total{outcome="failed"} 1.0' in pages["/metrics", "*/*"]
+    assert 'orchestrator_webhook_notifications{state="delivered"} 1.0' in pages["/metrics", "*/*"]
+    for text in pages.values():
+        assert SECRET.removeprefix("whsec_") not in text and "/hooks/orchestrator" not in text
 
 
 async def test_a_queued_job_cancelled_by_a_user_is_announced_in_the_same_transaction(settings: Settings) -> None:

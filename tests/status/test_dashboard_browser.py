@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from orchestrator.daemon import run_daemon
 from orchestrator.demo import tutorial_job_bytes
 from orchestrator.intake import drop_job_file
 from orchestrator.jobs import JobState
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, free_port
 from tests.corpus import good_job
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,13 +35,6 @@ FLAGS = [
 #: A display name (at most 40 bytes) and a label that would run script if they reached the page as markup.
 HOSTILE_NAME = "<script>alert('name')</script>"
 HOSTILE_LABEL = "<img src=x onerror=alert(1)>"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
