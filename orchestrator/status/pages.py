@@ -129,7 +129,7 @@ def _table(rows: Iterable[tuple[str, str]], css: str = "record") -> str:
 
 
 #: Summary rows left out when they have nothing to say (the others are updated live by ``job.js``).
-_OPTIONAL = frozenset({"error", "retrying", "labels"})
+_OPTIONAL = frozenset({"error", "retrying", "labels", "tuned model", "endpoint", "billable tokens"})
 
 
 def job_page(detail: JobDetail, now: datetime) -> str:
@@ -142,7 +142,9 @@ def job_page(detail: JobDetail, now: datetime) -> str:
         ("progress", f'<span id="progress">{_progress(job)} <span class="steps">'
                      f'{job.completed_steps}/{job.total_steps or "?"} steps</span></span>'),
         ("last loss", f'<span id="last-loss">{"" if job.last_loss is None else f"{job.last_loss:.4f}"}</span>'),
-        ("tuned model", esc(job.tuned_model_name)),
+        ("tuned model", esc(job.model_name)),
+        ("endpoint", esc(job.endpoint)),
+        ("billable tokens", esc(None if job.billable_tokens is None else f"{job.billable_tokens:,}")),
         ("base model", esc(job.base_model)),
         ("error", error and f'<span class="error">{esc(error)}</span>'),
         ("retrying", esc(job.last_error and f"attempt {job.attempts}: {job.last_error}")),
@@ -157,7 +159,7 @@ def job_page(detail: JobDetail, now: datetime) -> str:
     # Every other column of the job: a field a service fills (a Vertex endpoint, billable tokens) shows here
     # as soon as the store has it, without this page learning service names.
     shown = {"state", "labels", "job_key", "source_file", "last_loss", "error_code", "error_status", "error_message",
-             "last_error", "base_model", "tuned_model", "display_name", "id"}
+             "last_error", "base_model", "tuned_model", "display_name", "id", "endpoint", "billable_tokens"}
     extra = [(name, esc(value)) for name, value in record.items() if name not in shown and value not in (None, "")]
     hyper = [(name, esc(json.dumps(value))) for name, value in sorted(detail.hyperparameters.items())]
     events = "".join(

@@ -68,8 +68,9 @@ def payload(job: Job, at: datetime) -> dict[str, Any]:
     """The notification's JSON body: the Standard Webhooks envelope around the job as it ended.
 
     ``data`` carries what a receiver acts on without calling back: identity (id, key, labels), the
-    outcome (state, tuned model, the API's error words, final loss) and the timestamps. A NaN loss
-    is ``null`` (JSON has no NaN).
+    outcome (state, the service's name for the tuned model and, where the service has them, its
+    endpoint and billable tokens; the API's error words; the final loss) and the timestamps. A NaN
+    loss is ``null`` (JSON has no NaN).
     """
     labels = json.loads(job.labels) if job.labels else {}
     loss = job.last_loss if job.last_loss is not None and math.isfinite(job.last_loss) else None
@@ -86,7 +87,9 @@ def payload(job: Job, at: datetime) -> dict[str, Any]:
             "labels": labels,
             "state": job.state.value,
             "base_model": job.base_model,
-            "tuned_model": job.tuned_model_name,
+            "tuned_model": job.model_name,
+            "endpoint": job.endpoint,
+            "billable_tokens": job.billable_tokens,
             "error": error,
             "final_loss": loss,
             "completed_steps": job.completed_steps,

@@ -106,9 +106,9 @@ def _slack_escape(text: str) -> str:
 def slack_text(payload: Mapping[str, Any]) -> str:
     """One line for a channel: which job, how it ended, and the outcome's words."""
     data = payload["data"]
-    name = _slack_escape(str(data.get("display_name") or data["tuned_model"]))
+    name = _slack_escape(str(data.get("display_name") or data["job_id"]))
     parts = [f"Tuning job *{name}* (`{data['job_id']}`) {data['state']}"]
-    if data["state"] == "succeeded":
+    if data["state"] == "succeeded" and data.get("tuned_model"):
         parts.append(f": {_slack_escape(data['tuned_model'])}")
         if data.get("final_loss") is not None:
             parts.append(f", final loss {data['final_loss']:.4f}")

@@ -123,7 +123,8 @@ async def test_a_succeeded_job_is_announced_once_signed_with_the_job_record(
     assert isinstance(data, dict)
     assert data["job_id"] == job.id and data["job_key"] == job.job_key
     assert data["state"] == "succeeded" and data["labels"] == {"team": "nlp"}
-    assert data["tuned_model"] == job.tuned_model_name
+    assert data["tuned_model"] == job.model_name == job.tuned_model_name  # the Gemini API's name for it
+    assert data["endpoint"] is None and data["billable_tokens"] is None  # Vertex fills these
     assert data["final_loss"] == pytest.approx(job.last_loss)
     assert data["error"] is None and data["finished_at"].endswith("Z")
     [note] = detail.notifications
