@@ -133,9 +133,6 @@ def run_killer(path: Path, kill_after: int) -> subprocess.CompletedProcess[str]:
                           timeout=60, cwd=REPO, check=False)
 
 
-# One Python process per statement of every revision (~20 s of CPU with five revisions): on a loaded
-# two-core machine that is minutes of wall time, and it grows with each new revision.
-@pytest.mark.timeout(600)
 def test_a_sigkill_after_any_statement_of_the_first_migration_leaves_a_database_the_next_start_migrates(
     tmp_path: Path,
 ) -> None:
