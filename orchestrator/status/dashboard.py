@@ -26,8 +26,10 @@ from aiohttp import web
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.jobs import Job, JobState
+from orchestrator.report import rejection_json
 from orchestrator.status.pages import dashboard_page, job_page, job_row
 from orchestrator.store import StatusReader
+from orchestrator.store.rejections import Rejection
 
 #: The files under ``/static/``, with their content types: nothing else is served from there.
 STATIC_FILES = {
@@ -47,6 +49,8 @@ SECURITY_HEADERS = {
 }
 #: Jobs the dashboard lists at most (newest first); ``/jobs`` pages through more.
 DASHBOARD_LIMIT = 500
+#: Unresolved rejected files the dashboard lists at most (newest first); ``/rejections`` has them all.
+REJECTIONS_LIMIT = 50
 
 READER = web.AppKey("dashboard_reader", StatusReader)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,7 +59,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def install(app: web.Application, reader: StatusReader) -> None:
     """Add the dashboard's routes and the security headers to the status application."""
     app[READER] = reader
-    app.middlewares.append(security_headers)
+    # Outermost, so that every answer has them, the bearer-token middleware's 401 included.
+    app.middlewares.insert(0, security_headers)
     app.router.add_get("/", dashboard)
     app.router.add_get("/dashboard.json", dashboard_json)
     app.router.add_get("/static/{name}", static_file)
@@ -133,6 +138,7 @@ class _Listing:
     jobs: list[Job]
     losses: dict[str, list[float]]
     counts: dict[JobState, int]
+    rejections: list[Rejection]
 
 
 async def _listing(request: web.Request) -> _Listing:
@@ -140,13 +146,15 @@ async def _listing(request: web.Request) -> _Listing:
     states, labels = _filters(request)
     jobs = await reader.list_jobs(states, labels, DASHBOARD_LIMIT)
     losses = await reader.recent_losses([job.id for job in jobs])
-    return _Listing(states, labels, jobs, losses, await reader.count_by_state())
+    return _Listing(states, labels, jobs, losses, await reader.count_by_state(),
+                    await reader.list_rejections(limit=REJECTIONS_LIMIT))
 
 
 async def dashboard(request: web.Request) -> web.Response:
     """``GET /``: the jobs page."""
     found = await _listing(request)
-    page = dashboard_page(found.jobs, found.losses, found.counts, datetime.now(UTC), found.states, found.labels)
+    page = dashboard_page(found.jobs, found.losses, found.counts, datetime.now(UTC), found.states, found.labels,
+                          found.rejections)
     return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
@@ -158,6 +166,7 @@ async def dashboard_json(request: web.Request) -> web.Response:
         "now": now.isoformat(),
         "counts": {state.value: found.counts.get(state, 0) for state in JobState},
         "jobs": [job_row(job, found.losses.get(job.id, ()), now) for job in found.jobs],
+        "rejections": [rejection_json(rejection) for rejection in found.rejections],
     })
 
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 from orchestrator.jobs import TERMINAL, Job, JobState
 from orchestrator.report import age, error_summary, job_json, progress_pct
 from orchestrator.store.reader import JobDetail
+from orchestrator.store.rejections import Rejection
 
 
 def esc(value: object) -> str:
@@ -96,9 +97,12 @@ def _row_html(job: Job, losses: Sequence[float], now: datetime) -> str:
 
 def dashboard_page(
     jobs: Sequence[Job], losses: Mapping[str, Sequence[float]], counts: Mapping[JobState, int], now: datetime,
-    states: Iterable[JobState], labels: Mapping[str, str],
+    states: Iterable[JobState], labels: Mapping[str, str], rejections: Sequence[Rejection] = (),
 ) -> str:
-    """``GET /``: every job (newest first) with the filter form; ``dashboard.js`` refreshes the table."""
+    """``GET /``: every job (newest first) with the filter form, and the rejected files still unresolved.
+
+    ``dashboard.js`` refreshes both tables.
+    """
     chosen = set(states)
     options = "".join(
         f'<label><input type="checkbox" name="state" value="{esc(s.value)}"{" checked" if s in chosen else ""}>'
@@ -118,8 +122,21 @@ def dashboard_page(
         '<table id="jobs"><thead><tr><th>id</th><th>name</th><th>state</th><th>progress</th><th>last loss</th>'
         f'<th>age</th><th>labels</th><th>error</th></tr></thead><tbody>{rows}</tbody></table>'
         f'<p class="empty"{"" if not jobs else " hidden"}>No job matches.</p>'
+        f'<section id="rejections"{"" if rejections else " hidden"}><h2>Rejected files</h2>'
+        '<p class="hint">Not jobs: fix the file and <code>orchestrator resubmit ID</code>.</p>'
+        '<table><thead><tr><th>id</th><th>file</th><th>field</th><th>problem</th><th>rejected at</th></tr></thead>'
+        f'<tbody>{"".join(_rejection_row(r) for r in rejections)}</tbody></table></section>'
     )
     return _page("orchestrator: jobs", body, "dashboard.js", {"feed": f"/dashboard.json?{query}"})
+
+
+def _rejection_row(rejection: Rejection) -> str:
+    return (
+        f'<tr data-rejection="{esc(rejection.id)}"><td class="id">{esc(rejection.id)}</td>'
+        f'<td class="file">{esc(rejection.file)}</td><td class="field"><code>{esc(rejection.field)}</code></td>'
+        f'<td class="problem">{esc(rejection.problem)}</td>'
+        f'<td class="age">{esc(rejection.rejected_at.isoformat(" ", "seconds")[:19])}</td></tr>'
+    )
 
 
 def _table(rows: Iterable[tuple[str, str]], css: str = "record") -> str:

@@ -35,6 +35,7 @@ FLAGS = [
 #: A display name (at most 40 bytes) and a label that would run script if they reached the page as markup.
 HOSTILE_NAME = "<script>alert('name')</script>"
 HOSTILE_LABEL = "<img src=x onerror=alert(1)>"
+HOSTILE_FILE = "<img src=x onerror=alert(2)>.json"
 
 
 @pytest.fixture
@@ -130,6 +131,14 @@ async def test_the_list_shows_every_job_and_follows_their_states_without_a_reloa
     await expect(hostile.locator("td.name")).to_have_text(HOSTILE_NAME)
     await expect(hostile.locator("td.labels")).to_have_text(f"x={HOSTILE_LABEL}")
     assert await page.locator("#jobs script, #jobs img").count() == 0  # and no alert() dialog: see problems
+
+    # A file rejected while the page is open shows up in its own table, its name as text.
+    drop_job_file(spool, HOSTILE_FILE, b'{"display_name": 7}')
+    rejected = page.locator("#rejections tbody tr")
+    await expect(rejected).to_have_count(1, timeout=15_000)
+    await expect(rejected.locator("td.file")).to_have_text(HOSTILE_FILE)
+    await expect(rejected.locator("td.field")).to_have_text("display_name")
+    await expect(page.locator("#rejections")).to_be_visible()
 
     # Filters: by state, and by label.
     await page.goto(base + "/?label=team%3Dnlp")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from structlog.testing import capture_logs
 
 from orchestrator.config import DatabaseSettings, StatusSettings
@@ -39,17 +38,11 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 @asynccontextmanager
 async def status_server(
     database: Path, *, token: str | None = None, max_connections: int = 64, idle_timeout: float = 5.0,
-    extra_route: bool = False,
 ) -> AsyncIterator[str]:
     health = Health(lambda: 0.0, lambda: 0.0, lambda: 1.0, StatusSettings())
     async with open_reader(DatabaseSettings(path=database)) as reader:
         context = StatusContext(reader, health, Metrics(), database.with_name("x-wal"), lambda: None, token=token)
-        app = create_app(context)
-        if extra_route:  # as the dashboard will be: a route added after create_app
-            async def page(_request: web.Request) -> web.Response:
-                return web.Response(text="dashboard")
-
-            app.router.add_get("/", page)
+        app = create_app(context)  # the dashboard's routes included
         async with running_status_server(app, "127.0.0.1", 0, max_connections=max_connections,
                                          idle_timeout=idle_timeout) as url:
             yield url
@@ -111,17 +104,19 @@ async def test_a_half_sent_request_is_closed_after_the_idle_timeout(database: Pa
 
 
 async def test_the_token_guards_every_route_but_healthz(database: Path) -> None:
-    async with status_server(database, token=TOKEN, extra_route=True) as url, aiohttp.ClientSession() as session:
-        for path in ("/jobs", "/jobs/x", "/readyz", "/metrics", "/rejections", "/"):
+    async with status_server(database, token=TOKEN) as url, aiohttp.ClientSession() as session:
+        for path in ("/jobs", "/jobs/x", "/readyz", "/metrics", "/rejections", "/", "/dashboard.json",
+                     "/static/dashboard.js"):
             async with session.get(url + path) as response:
                 assert response.status == 401, path
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
+                assert "default-src 'none'" in response.headers["Content-Security-Policy"]
             async with session.get(url + path, headers={"Authorization": "Bearer wrong-token-wrong-token"}) as wrong:
                 assert wrong.status == 401, path
         async with session.get(url + "/healthz") as response:
             assert response.status == 200
         authorized = {"Authorization": f"Bearer {TOKEN}"}
-        for path in ("/jobs", "/readyz", "/metrics", "/"):
+        for path in ("/jobs", "/readyz", "/metrics", "/", "/dashboard.json", "/static/dashboard.js"):
             async with session.get(url + path, headers=authorized) as response:
                 assert response.status == 200, path
 

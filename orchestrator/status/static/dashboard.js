@@ -42,6 +42,19 @@
     return tr;
   }
 
+  function showRejections(rejections) {
+    const section = document.getElementById("rejections");
+    section.querySelector("tbody").replaceChildren(...rejections.map((r) => {
+      const tr = element("tr");
+      tr.dataset.rejection = r.id;
+      const field = element("code", null, r.field);
+      tr.append(cell("id", r.id), cell("file", r.file), cell("field", field), cell("problem", r.problem),
+                cell("age", r.rejected_at.replace("T", " ").slice(0, 19)));
+      return tr;
+    }));
+    section.hidden = rejections.length === 0;
+  }
+
   async function refresh() {
     if (document.visibilityState !== "hidden") {
       try {
@@ -54,6 +67,7 @@
         }
         document.querySelector("h1 .total").textContent = Object.values(data.counts).reduce((a, b) => a + b, 0);
         empty.hidden = data.jobs.length > 0;
+        showRejections(data.rejections);
         updated.textContent = "updated " + new Date().toLocaleTimeString();
         updated.classList.remove("stale");
       } catch (error) {
