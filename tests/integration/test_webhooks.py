@@ -247,7 +247,8 @@ async def test_a_queued_job_cancelled_by_a_user_is_announced_in_the_same_transac
     from orchestrator.store.sql import NewJob
 
     now = datetime.now(UTC)
-    async with open_store(settings.database, Announced.of(with_webhook(settings, "http://x.test/").notify)) as store:
+    announced = Announced.of(with_webhook(settings, "http://x.test/").notify)
+    async with open_store(settings.database, announced=announced) as store:
         job = await store.add_job(NewJob(
             job_key="k", priority=0, display_name=None, base_model="models/m", tuned_model_id="t-1", labels={},
             source_file="f.json", intake_id="i", max_run_time=None, stall_timeout=None, body_json="{}",
