@@ -425,7 +425,7 @@ def _show(args: argparse.Namespace) -> int:
         ("remote state", job.remote_state and " ".join(filter(None, [job.remote_state, substate_words(job) and
                                                                      f"({substate_words(job)})"]))),
         ("billable tokens", job.billable_tokens and f"{job.billable_tokens:,}" + (
-            f" (estimated cost {cost:,.2f} at your price of {price:g} per million tokens)" if cost is not None
+            f" (estimated cost {cost:,.4f} at your price of {price:g} per million tokens)" if cost is not None
             else "")),
         ("training data", job.training_data_uri), ("validation data", job.validation_data_uri),
         ("base model", job.base_model),

@@ -54,7 +54,7 @@ async def test_status_show_and_watch_show_what_vertex_said(
     assert job.state is JobState.SUCCEEDED and job.model_name and job.endpoint and job.billable_tokens
     cost = job.billable_tokens * PRICE / 1_000_000
     for text in (job.model_name, job.endpoint, job.remote_job or "", "JOB_STATE_SUCCEEDED", f"{job.billable_tokens:,}",
-                 f"estimated cost {cost:,.2f}", f"{job.total_steps}/{job.total_steps} steps", "loss",
+                 f"estimated cost {cost:,.4f}", f"{job.total_steps}/{job.total_steps} steps", "loss",
                  '"epochCount": 3'):
         assert text in shown, text
     [as_json] = [j for j in json.loads(await _cli(capsys, "status", "--json", "--config", str(config)))
