@@ -132,12 +132,13 @@ def clear_interrupted_first_start(engine: Engine, where: str) -> list[str]:
         ours = set(metadata.tables) | set(VIEW_NAMES)
         if not (tables | views) & ours or _recorded_version(conn, inspector.has_table(VERSION_TABLE)):
             return []
-        present = ", ".join(sorted((tables | views) & ours))
+        found = sorted((tables | views) & ours)
+        present = f"{', '.join(found)} {'exists' if len(found) == 1 else 'exist'}"
         reasons = [f"{name} is not ours" for name in sorted((tables | views) - ours)]
         reasons += [f"{name} holds rows" for name in sorted(tables & ours) if _has_rows(conn, name)]
         if reasons:
             raise HalfMadeSchema(
-                f"{where}: half-made schema ({present} exist but no schema version is recorded, as after an older "
+                f"{where}: half-made schema ({present} but no schema version is recorded, as after an older "
                 f"build was killed during its first start) and {'; '.join(reasons)}, so it was left untouched: "
                 "move the file aside and start again, or remove those tables by hand"
             )
