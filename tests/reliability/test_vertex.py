@@ -4,6 +4,7 @@ against the emulator's Vertex AI, TensorBoard and Cloud Storage routes, with its
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,8 +12,19 @@ import pytest
 from orchestrator.jobs import Job, JobState
 from orchestrator.store.sql import SqlStore
 from orchestrator.vertex.jobfile import JOB_LABEL
-from tests.reliability.conftest import INSTALLATION, Emulator, all_jobs, running_scheduler, until, until_terminal
+from tests.reliability.conftest import (
+    FAST,
+    INSTALLATION,
+    Emulator,
+    all_jobs,
+    running_scheduler,
+    until,
+    until_terminal,
+)
 from tests.reliability.vertex_rig import STAGING, add_vertex_job, vertex_for
+
+#: A stall timeout far shorter than the stalled job's life, and than the other job's wait for quota.
+STALLING = replace(FAST, stall_timeout=1.0)
 
 
 async def vertex_creates(emulator: Emulator) -> dict[str, int]:
@@ -232,3 +244,16 @@ async def test_a_failed_vertex_job_retried_is_a_new_tuning_job(store: SqlStore, 
     assert jobs[retried.id].state is JobState.SUCCEEDED and jobs[retried.id].retry_of == failed.id
     assert jobs[retried.id].remote_job != failed.remote_job
     assert await vertex_creates(emulator) == {failed.id: 1, retried.id: 1}
+
+
+async def test_waiting_for_quota_is_not_a_stall(store: SqlStore, emulator: Emulator) -> None:
+    """One concurrent job per project (the emulator's default): the second waits for quota longer than the
+    stall timeout without being cancelled, while the first, which really stalls, is."""
+    await emulator.faults({"kind": "stall_job", "step": 1, "routes": ["vertex_create"], "calls": [1]})
+    stalled = await add_vertex_job(store, 1)
+    waiting = await add_vertex_job(store, 2)
+    async with vertex_for(emulator.url) as vertex, running_scheduler(store, vertex, STALLING):
+        done = {j.id: j for j in await until_terminal(store, 2)}
+
+    assert (done[stalled.id].state, done[stalled.id].cancel_reason) == (JobState.FAILED, "stalled")
+    assert done[waiting.id].state is JobState.SUCCEEDED and done[waiting.id].cancel_reason is None
