@@ -76,7 +76,13 @@ class GeminiTuning:
         return self._started(job, operation)
 
     async def find(self, job: Job) -> RemoteStatus | None:
-        """Nothing to look up before submitting again: the repeated create answers 409 if one landed."""
+        """Nothing to look up before submitting again: the repeated create answers 409 if one landed.
+
+        So None here does not prove that no earlier create landed. The scheduler clears a job's
+        submission mark after a None only when :meth:`prepare` then fails, and Gemini's prepare cannot
+        fail; a Gemini prepare that can (or a settle window above 0) must make this method really look
+        (``GET`` the model by its fixed id), or a cancel could end a job whose tuning is running.
+        """
         return None
 
     async def poll(self, job: Job) -> RemoteStatus:
