@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
-from orchestrator.config import NotifySettings
+from orchestrator.config import ENV_PREFIX, NotifySettings
 from orchestrator.errors import ConfigError
 from orchestrator.logs import register_secret
 
@@ -72,6 +72,10 @@ def load_signer(settings: NotifySettings, environ: Mapping[str, str]) -> Signer:
             raise ConfigError(SOURCE, "notify.webhook_secret_env",
                               "is required with format = \"standard\": the name of the variable holding the secret")
         return Signer(None)
+    if name.upper().startswith(ENV_PREFIX):
+        raise ConfigError(SOURCE, "notify.webhook_secret_env",
+                          f"{name} starts with {ENV_PREFIX}, which names settings: call the secret's variable "
+                          "something else, e.g. WEBHOOK_SECRET")
     secret = environ.get(name, "")
     if not secret:
         raise ConfigError(SOURCE, "notify.webhook_secret_env", f"the environment variable {name} is not set")

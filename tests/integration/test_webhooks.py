@@ -29,7 +29,7 @@ from tests.conftest import RunningDaemon, free_port, sql_rows, wait_until
 from tests.corpus import good_job
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator-test-webhook-secret!").decode()
-SECRET_ENV = "ORCHESTRATOR_TEST_WEBHOOK_SECRET"
+SECRET_ENV = "TEST_WEBHOOK_SECRET"
 
 
 @dataclass
@@ -266,6 +266,8 @@ async def test_a_queued_job_cancelled_by_a_user_is_announced_in_the_same_transac
         ({"webhook_url": "ftp://x", "webhook_secret_env": "S"}, {"S": SECRET}, "http:// or https://"),
         ({"webhook_url": "https://x.test/h"}, {}, "webhook_secret_env: is required"),
         ({"webhook_url": "https://x.test/h", "webhook_secret_env": "S"}, {}, "S is not set"),
+        ({"webhook_url": "https://x.test/h", "webhook_secret_env": "ORCHESTRATOR_SECRET"},
+         {"ORCHESTRATOR_SECRET": SECRET}, "starts with ORCHESTRATOR_"),
     ],
 )
 def test_config_mistakes_are_one_line_errors_naming_the_key(
