@@ -109,6 +109,9 @@ class Job:
     training_data_uri: str | None = None
     validation_data_uri: str | None = None
     submit_sent_at: datetime | None = None
+    #: When the service was first seen working on the job, past any queue or quota wait (None while it
+    #: waits): the origin of the step rate that paces polls and the ETA.
+    working_since: datetime | None = None
 
     @property
     def tuned_model_name(self) -> str:

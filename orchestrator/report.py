@@ -38,13 +38,15 @@ def expected_end(job: Job) -> datetime | None:
     """When a running job should finish, at the step rate seen so far; None before any progress.
 
     ``last_progress_at`` is when ``completed_steps`` last grew, so the rate is whole steps over the
-    time they took since the start. (The scheduler's poll timing estimates from an arbitrary instant
-    instead, counting the step under way as half done.)
+    time they took since the service began working on the job (``working_since``: a queue or quota
+    wait is not step time). (The scheduler's poll timing estimates from an arbitrary instant instead,
+    counting the step under way as half done.)
     """
-    if not (job.total_steps and job.completed_steps and job.started_at and job.last_progress_at):
+    since = job.working_since or job.started_at
+    if not (job.total_steps and job.completed_steps and since and job.last_progress_at):
         return None
-    seconds_per_step = (job.last_progress_at - job.started_at).total_seconds() / job.completed_steps
-    return job.started_at + timedelta(seconds=seconds_per_step * job.total_steps)
+    seconds_per_step = max(0.0, (job.last_progress_at - since).total_seconds()) / job.completed_steps
+    return since + timedelta(seconds=seconds_per_step * job.total_steps)
 
 
 def timing(job: Job, now: datetime) -> str:

@@ -324,7 +324,8 @@ class Scheduler:
         facts = status.facts.columns()
         running = JobChanges(
             total_steps=status.total_steps or job.total_steps, started_at=now, last_progress_at=now, attempts=0,
-            last_error=None, next_check_at=now + timedelta(seconds=self._settings.poll_min_interval), **facts,
+            last_error=None, next_check_at=now + timedelta(seconds=self._settings.poll_min_interval),
+            working_since=None if status.waiting else now, **facts,
         )
         await self._commit(job, running, to=JobState.RUNNING, detail=facts, soon_if_cancel_requested=True)
         bound.info("job_running", **facts)
@@ -373,14 +374,20 @@ class Scheduler:
         completed = status.completed_steps if status.completed_steps is not None else (new[-1].step if new else 0)
         if completed > job.completed_steps:
             changes = replace(changes, completed_steps=completed, last_progress_at=now)
-        elif not status.progress_visible:
+        elif not status.progress_visible or status.waiting:
             changes = replace(changes, last_progress_at=now)  # silence that is not a stall (see RemoteStatus)
+        working_since = job.working_since
+        if working_since is None and not status.waiting:
+            working_since = self._work_began(job, completed, now)
+            changes = replace(changes, working_since=working_since)
         verdict = status.verdict
         if verdict.outcome is Outcome.RUNNING:
             seen = max(completed, job.completed_steps)
+            # Waiting, the wait so far paces the polls (they back off); working, the steps' own rate.
+            since = working_since or job.started_at or now
             delay = self._settings.poll_min_interval if job.state is JobState.CANCELLING else next_poll_delay(
                 total_steps=status.total_steps or job.total_steps, completed_steps=seen,
-                running_seconds=(now - (job.started_at or now)).total_seconds(),
+                running_seconds=(now - since).total_seconds(),
                 min_interval=self._settings.poll_min_interval, max_interval=self._settings.poll_max_interval,
                 rng=self._rng,
             )
@@ -425,6 +432,16 @@ class Scheduler:
                      tuned_model=retry.tuned_model_name)
         if retries:
             self.wake.set()
+
+    @staticmethod
+    def _work_began(job: Job, completed: int, now: datetime) -> datetime:
+        """When the service began working on a job that the previous read found waiting.
+
+        Between that read (``last_progress_at``, kept fresh while the job waits) and this one: now when
+        no step is done yet, else half-way, so a long quota wait never counts as time the steps took.
+        """
+        previous = job.last_progress_at or job.started_at or now
+        return now if completed <= 0 else previous + (now - previous) / 2
 
     def _terminal_state(self, job: Job, verdict: Verdict) -> tuple[JobState, str | None]:
         """Our final state for the remote's verdict; a cancel we sent for a deadline is a failure."""

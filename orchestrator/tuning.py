@@ -95,6 +95,10 @@ class RemoteStatus:
     #: False when this read could not see progress at all (a Gemini model polled by its state
     #: alone): the stall detector must not take that silence for a stall.
     progress_visible: bool = True
+    #: True while the service holds the job but has not begun the work (Vertex: QUEUED, or PENDING
+    #: while it processes the dataset or waits for quota): the wait is neither a stall nor part of
+    #: the time the steps take, so the step rate is measured from when the waiting ended.
+    waiting: bool = False
 
 
 class TuningApi(Protocol):

@@ -130,6 +130,7 @@ class JobChanges:
     training_data_uri: str | Keep | None = KEEP
     validation_data_uri: str | Keep | None = KEEP
     submit_sent_at: datetime | Keep | None = KEEP
+    working_since: datetime | Keep | None = KEEP
 
     def columns(self) -> dict[str, Any]:
         """The columns to write, by name (the fields not left at :data:`KEEP`)."""

@@ -137,6 +137,9 @@ jobs = Table(
     Column("training_data_uri", Text, comment="Vertex: gs:// object of the uploaded training data"),
     Column("validation_data_uri", Text, comment="Vertex: gs:// object of the uploaded validation data"),
     Column("submit_sent_at", UtcDateTime, comment="latest create sent (committed before it): looked for until settled"),
+    # Added by revision 0007.
+    Column("working_since", UtcDateTime, comment="the service first seen working on the job, past any queue or "
+           "quota wait: the origin of the step rate"),
     CheckConstraint(f"state IN ({_STATES})", name="ck_jobs_state"),
     CheckConstraint(f"NOT (cancel_requested AND state IN ({_TERMINAL}))", name="ck_jobs_cancel_not_terminal"),
 )

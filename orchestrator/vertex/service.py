@@ -188,9 +188,9 @@ class VertexTuning:
         # skip points still to come. Without one, the job's own step count is all there is.
         completed = remote.completed_steps if loss is None else None
         # A job still queued or pending (waiting for quota or capacity, processing its dataset) makes
-        # no progress by design: that is not a stall, and the stall detector must not cancel it.
+        # no progress by design: that is not a stall, and its wait is not time its steps took.
         return RemoteStatus(judge_tuning_job(remote), facts, remote.total_steps, points, completed,
-                            progress_visible=remote.state not in NOT_STARTED)
+                            waiting=remote.state in NOT_STARTED)
 
     async def _loss(self, job: Job, remote: TuningJobStatus) -> tuple[Snapshot, ...] | None:
         """The training-loss points after ``job.completed_steps``: none yet while the chain is incomplete

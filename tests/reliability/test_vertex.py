@@ -5,6 +5,7 @@ against the emulator's Vertex AI, TensorBoard and Cloud Storage routes, with its
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -257,3 +258,23 @@ async def test_waiting_for_quota_is_not_a_stall(store: SqlStore, emulator: Emula
 
     assert (done[stalled.id].state, done[stalled.id].cancel_reason) == (JobState.FAILED, "stalled")
     assert done[waiting.id].state is JobState.SUCCEEDED and done[waiting.id].cancel_reason is None
+
+
+async def test_a_job_that_waited_for_quota_has_its_step_rate_measured_from_when_it_began(
+    store: SqlStore, emulator: Emulator
+) -> None:
+    # The emulator's quota is one tuning job per project: the second waits (PENDING, WAITING_FOR_QUOTA)
+    # for the whole of the first, far longer than the stall timeout.
+    stall = 0.5
+    first = await add_vertex_job(store, 1, examples=128, epochs=4)
+    second = await add_vertex_job(store, 2)
+    async with vertex_for(emulator.url) as vertex, running_scheduler(store, vertex, replace(FAST, stall_timeout=stall)):
+        jobs = {j.id: j for j in await until_terminal(store, 2)}
+    ran, waited = jobs[first.id], jobs[second.id]
+
+    assert (ran.state, waited.state) == (JobState.SUCCEEDED, JobState.SUCCEEDED), waited.error_message
+    assert ran.started_at and ran.finished_at and ran.finished_at - ran.started_at > timedelta(seconds=3 * stall)
+    # The wait is not step time: the second job's rate (polls, ETA) is measured from when it began working.
+    assert ran.working_since and ran.working_since >= ran.started_at
+    assert waited.started_at and waited.working_since
+    assert waited.working_since - waited.started_at > (ran.finished_at - ran.started_at) / 2

@@ -30,7 +30,8 @@ STATUS_KEYS = {
     "attempts", "next_check_at", "last_error", "cancel_requested", "cancel_reason", "cancel_sent_at", "max_run_time",
     "stall_timeout", "error_code", "error_status", "error_message", "created_at", "updated_at", "submitted_at",
     "started_at", "last_progress_at", "finished_at", "retry_of", "remote_job", "remote_substate", "billable_tokens",
-    "model_name", "endpoint", "training_data_uri", "validation_data_uri", "submit_sent_at", "estimated_cost",
+    "model_name", "endpoint", "training_data_uri", "validation_data_uri", "submit_sent_at", "working_since",
+    "estimated_cost",
 }
 
 
