@@ -393,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--approaches", default="daemon,tutorial,sdk,vertex-daemon,vertex-genai",
                         help="comma-separated: daemon, tutorial, sdk (Gemini API); vertex-daemon, vertex-genai")
+    parser.add_argument("--vertex-quota", type=int, default=0,
+                        help="Vertex concurrent tuning jobs per project (0: no cap); with 1 the jobs wait their turn")
     parser.add_argument("--profile", type=Path, help="py-spy the daemon into this file (collapsed stacks)")
     parser.add_argument("--child", choices=["tutorial", "sdk", "vertex-genai"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -410,10 +412,10 @@ def main(argv: list[str] | None = None) -> int:
                 job["id"] = f"{approach[:3]}-{job['id']}"
             workdir = Path(tmp) / approach
             workdir.mkdir()
-            # Vertex: no quota cap (every job runs at once, as on the Gemini API) and its batch size, so
-            # that a job has the same steps on both services.
+            # Vertex: no quota cap by default (every job runs at once, as on the Gemini API) and its batch
+            # size, so that a job has the same steps on both services.
             with emulator_process(time_scale=args.time_scale, step_seconds=STEP_SECONDS, seed=args.seed,
-                                  vertex_max_concurrent_jobs=0, vertex_batch_size=BATCH) as emu:
+                                  vertex_max_concurrent_jobs=args.vertex_quota, vertex_batch_size=BATCH) as emu:
                 print(f"{approach}: {len(jobs)} jobs, {sum(j['steps'] for j in jobs)} steps in all ...", flush=True)
                 if approach in ("daemon", "vertex-daemon"):
                     run = run_daemon_approach(emu, jobs, workdir, args.profile,
