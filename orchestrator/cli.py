@@ -251,7 +251,8 @@ def _submit(args: argparse.Namespace) -> int:
     if spec is None:
         return 1
     target = _drop(settings, name, data, spec)
-    print(f"submitted {target} (job key {spec.job_key}, {spec.example_count} examples)")
+    examples = "examples counted by the service" if spec.example_count is None else f"{spec.example_count} examples"
+    print(f"submitted {target} (job key {spec.job_key}, {examples})")
     return 0
 
 
@@ -401,6 +402,7 @@ def _show(args: argparse.Namespace) -> int:
         detail_json,
         epoch_summary,
         estimated_cost,
+        examples_words,
         loss_chart,
         progress_pct,
         state_words,
@@ -432,7 +434,7 @@ def _show(args: argparse.Namespace) -> int:
         ("job key", job.job_key), ("file", job.source_file),
         ("retry of", job.retry_of and f"{job.retry_of} (this job is a new attempt of it)"),
         ("retried as", detail.retried_as and f"{detail.retried_as} (the next attempt of this job)"),
-        ("examples", f"{detail.example_count} ({detail.file_bytes:,} bytes)"),
+        ("examples", f"{examples_words(detail)} (job file {detail.file_bytes:,} bytes)"),
         ("hyperparameters", json.dumps(dict(detail.hyperparameters))),
         ("progress", f"{job.completed_steps}/{job.total_steps or '?'} steps ({progress_pct(job) or 0:.0f}%)"),
         ("last loss", job.last_loss),

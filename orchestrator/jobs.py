@@ -112,6 +112,9 @@ class Job:
     #: When the service was first seen working on the job, past any queue or quota wait (None while it
     #: waits): the origin of the step rate that paces polls and the ETA.
     working_since: datetime | None = None
+    #: The training examples as the service counted them (Vertex ``tuningDatasetExampleCount``): the
+    #: only count of a ``gs://`` dataset, which the job file does not hold.
+    dataset_example_count: int | None = None
 
     @property
     def tuned_model_name(self) -> str:

@@ -182,12 +182,30 @@ def rejection_json(rejection: Rejection) -> dict[str, Any]:
     }
 
 
+#: What ``show`` says of a dataset outside the job file (a ``gs://`` URI) before the service counted it.
+UNCOUNTED_EXAMPLES = "unknown until the service counts it"
+
+
+def example_count(detail: JobDetail) -> int | None:
+    """The job's training examples: the file's count, else the service's (a ``gs://`` dataset), else None."""
+    return detail.example_count if detail.example_count is not None else detail.job.dataset_example_count
+
+
+def examples_words(detail: JobDetail) -> str:
+    """``12``, ``1,204 (counted by the service)``, or that the count is not known yet."""
+    if detail.example_count is not None:
+        return f"{detail.example_count:,}"
+    if detail.job.dataset_example_count is not None:
+        return f"{detail.job.dataset_example_count:,} (counted by the service)"
+    return UNCOUNTED_EXAMPLES
+
+
 def detail_json(detail: JobDetail, price_per_million_tokens: float = 0.0) -> dict[str, Any]:
     """``orchestrator show --json``."""
     return {
         **job_json(detail.job, price_per_million_tokens),
         "retried_as": detail.retried_as,
-        "example_count": detail.example_count,
+        "example_count": example_count(detail),  # None: not counted yet
         "file_bytes": detail.file_bytes,
         "hyperparameters": dict(detail.hyperparameters),
         "events": [

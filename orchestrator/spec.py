@@ -118,7 +118,7 @@ class JobSpec:
     stall_timeout: float | None  #: seconds without progress before the job is cancelled
     display_name: str | None
     base_model: str
-    example_count: int  #: 0 when the examples are not in the file (a Vertex job's ``gs://`` dataset)
+    example_count: int | None  #: None when the examples are not in the file (a Vertex job's ``gs://`` dataset)
     epoch_count: int | None  #: None when left to the API's default
     batch_size: int | None  #: None when left to the API's default
     expected_total_steps: int | None  #: ceil(examples * epochs / batch) when both are given

@@ -73,6 +73,8 @@ class RemoteFacts:
     #: Vertex: the ``gs://`` objects the training and validation data were uploaded to.
     training_data_uri: str | None = None
     validation_data_uri: str | None = None
+    #: The training examples as the service counted them (Vertex ``tuningDatasetExampleCount``).
+    dataset_example_count: int | None = None
 
     def columns(self) -> dict[str, Any]:
         """The filled fields, by column name (an empty string as None: clear the column)."""

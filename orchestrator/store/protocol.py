@@ -44,7 +44,7 @@ class NewJob:
     max_run_time: float | None
     stall_timeout: float | None
     body_json: str  #: the ``tunedModels.create`` request body, serialized once (it can be 20 MB)
-    example_count: int
+    example_count: int | None  #: None for a dataset outside the file, until the service counts it
     total_steps: int | None
     file_sha256: str
     file_bytes: int
@@ -131,6 +131,7 @@ class JobChanges:
     validation_data_uri: str | Keep | None = KEEP
     submit_sent_at: datetime | Keep | None = KEEP
     working_since: datetime | Keep | None = KEEP
+    dataset_example_count: int | Keep | None = KEEP
 
     def columns(self) -> dict[str, Any]:
         """The columns to write, by name (the fields not left at :data:`KEEP`)."""

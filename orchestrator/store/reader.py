@@ -90,7 +90,7 @@ class JobDetail:
     """Everything ``orchestrator show`` prints about one job."""
 
     job: Job
-    example_count: int
+    example_count: int | None  #: in the job file; None for a dataset outside it (a gs:// URI)
     file_bytes: int
     hyperparameters: Mapping[str, Any]
     events: tuple[Event, ...]

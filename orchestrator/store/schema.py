@@ -140,6 +140,9 @@ jobs = Table(
     # Added by revision 0007.
     Column("working_since", UtcDateTime, comment="the service first seen working on the job, past any queue or "
            "quota wait: the origin of the step rate"),
+    # Added by revision 0008.
+    Column("dataset_example_count", Integer, comment="training examples as the service counted them (Vertex "
+           "tuningDatasetExampleCount)"),
     CheckConstraint(f"state IN ({_STATES})", name="ck_jobs_state"),
     CheckConstraint(f"NOT (cancel_requested AND state IN ({_TERMINAL}))", name="ck_jobs_cancel_not_terminal"),
 )
@@ -151,7 +154,7 @@ job_specs = Table(
     metadata,
     Column("job_id", Text, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("body", Text, nullable=False, comment="the tunedModels.create request body (JSON)"),
-    Column("example_count", Integer, nullable=False),
+    Column("example_count", Integer, comment="training examples in the file; null for a dataset outside it (gs://)"),
     Column("file_sha256", Text, nullable=False),
     Column("file_bytes", Integer, nullable=False),
 )

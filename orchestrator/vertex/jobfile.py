@@ -406,7 +406,7 @@ class _VertexValidator(FieldReader):
         training = options.get("training_examples")
         validation = options.get("validation_examples")
         self.dataset_sources(supervised, training is not None, validation is not None)
-        example_count = 0
+        example_count: int | None = None  # a gs:// dataset: the service counts it
         if training is not None:
             body["trainingExamples"] = self.examples(training, "orchestrator.training_examples", MAX_TRAINING_EXAMPLES)
             example_count = len(body["trainingExamples"])

@@ -182,6 +182,7 @@ class VertexTuning:
             # Every read is the whole TuningJob: a sub-state it no longer carries is over ("" clears it).
             remote_job=remote.name, remote_state=remote.state, remote_substate=remote.sub_state,
             billable_tokens=billable, model_name=remote.model or None, endpoint=remote.endpoint or None,
+            dataset_example_count=remote.example_count,
         )
         points = loss or ()
         # Progress counts loss points when the job has an experiment: a step count ahead of them would

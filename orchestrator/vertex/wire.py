@@ -41,6 +41,7 @@ class TuningJobStatus:
     total_steps: int | None  #: ``tuningDataStats.supervisedTuningDataStats.tuningStepCount``
     completed_steps: int | None  #: ``tuningJobMetadata.completedStepCount``
     billable_tokens: int | None  #: ``totalBillableTokenCount``: the dataset's tokens, one pass
+    example_count: int | None  #: ``tuningDatasetExampleCount``: the training examples Vertex counted
     error_code: int | None
     error_message: str
     model: str
@@ -91,6 +92,7 @@ def tuning_job(data: object, path: str = "tuningJob") -> TuningJobStatus:
         total_steps=optional_int(stats, "tuningStepCount", stats_path),
         completed_steps=optional_int(metadata, "completedStepCount", f"{path}.tuningJobMetadata"),
         billable_tokens=optional_int(stats, "totalBillableTokenCount", stats_path),
+        example_count=optional_int(stats, "tuningDatasetExampleCount", stats_path),
         error_code=optional_int(error, "code", f"{path}.error"),
         error_message=text(error, "message", f"{path}.error", ""),
         model=text(tuned, "model", f"{path}.tunedModel", ""),

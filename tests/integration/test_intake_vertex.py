@@ -106,7 +106,7 @@ async def test_vertex_job_files_become_jobs_with_the_contracts_body(store: SqlSt
     assert body["validationExamples"] == [conversation("7", "8")]
     assert "trainingDatasetUri" not in body["tuningJob"]["supervisedTuningSpec"]
     body, count = bodies["in-storage.json"]
-    assert count == 0 and set(body) == {"tuningJob"}
+    assert count is None and set(body) == {"tuningJob"}  # a gs:// dataset: counted by the service
     assert body["tuningJob"]["supervisedTuningSpec"] == {"trainingDatasetUri": "gs://data/train.jsonl"}
     assert len(listing(tmp_path, "accepted")) == 2
 
@@ -245,6 +245,7 @@ async def test_a_vertex_daemon_tunes_every_example_file_form(settings: Settings,
         "gs://orchestrator-staging/jobs/"
     )
     assert in_storage.training_data_uri in (None, dataset["training_dataset_uri"])
+    assert in_storage.dataset_example_count == 8  # as Vertex counted the user's own upload
     for job in jobs.values():
         assert job.remote_job is not None and "/tuningJobs/" in job.remote_job
         assert job.completed_steps and job.completed_steps > 0

@@ -31,7 +31,7 @@ STATUS_KEYS = {
     "stall_timeout", "error_code", "error_status", "error_message", "created_at", "updated_at", "submitted_at",
     "started_at", "last_progress_at", "finished_at", "retry_of", "remote_job", "remote_substate", "billable_tokens",
     "model_name", "endpoint", "training_data_uri", "validation_data_uri", "submit_sent_at", "working_since",
-    "estimated_cost",
+    "dataset_example_count", "estimated_cost",
 }
 
 
@@ -100,7 +100,7 @@ def test_show_prints_spec_timeline_error_snapshots_and_loss_chart(
 
     assert out.splitlines()[0].split() == [ids.succeeded, "number", "generator", "succeeded"]
     assert "tunedModels/done-model/operations/op1" in out
-    assert "8 (321 bytes)" in out and '"epochCount": 3' in out
+    assert "8 (job file 321 bytes)" in out and '"epochCount": 3' in out
     assert "12/12 steps (100%)" in out
     timeline = [line.split()[1:4] for line in out.splitlines() if line.startswith("  2026-11-21T")]
     assert timeline == [["-", "→", "queued"], ["queued", "→", "submitting"], ["submitting", "→", "running"],

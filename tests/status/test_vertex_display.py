@@ -17,10 +17,13 @@ from rich.console import Console
 from orchestrator.cli import main
 from orchestrator.config import DatabaseSettings
 from orchestrator.jobs import Job, JobState
+from orchestrator.report import UNCOUNTED_EXAMPLES
 from orchestrator.status.watch import watch
 from orchestrator.store import open_store
+from orchestrator.vertex.jobfile import jsonl
+from tests.integration.test_intake_vertex import upload
 from tests.reliability.conftest import all_jobs, running_scheduler, until, until_terminal
-from tests.reliability.vertex_rig import add_vertex_job, vertex_for
+from tests.reliability.vertex_rig import STAGING, add_vertex_job, vertex_file, vertex_for
 
 PRICE = 2.5
 
@@ -61,6 +64,30 @@ async def test_status_show_and_watch_show_what_vertex_said(
                  if j["id"] == first.id]
     assert (as_json["estimated_cost"], as_json["tuned_model"], as_json["endpoint"]) == (
         pytest.approx(cost), job.model_name, job.endpoint)
+
+
+async def test_a_gcs_dataset_is_counted_by_the_service_not_shown_as_zero(
+    emulator_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "orchestrator.db"
+    dataset = f"{STAGING}/users-own.jsonl"
+    examples = [{"contents": [{"role": "user", "parts": [{"text": str(n)}]},
+                              {"role": "model", "parts": [{"text": str(n + 1)}]}]} for n in range(12)]
+    await upload(emulator_url, dataset, jsonl(examples))
+    in_storage = json.loads(vertex_file(3))
+    in_storage["supervised_tuning_spec"]["training_dataset_uri"] = dataset
+    del in_storage["orchestrator"]["training_examples"]
+    async with open_store(DatabaseSettings(path=database, busy_timeout=5.0)) as store:
+        job = await add_vertex_job(store, 3, data=json.dumps(in_storage).encode())
+        before = await _cli(capsys, "show", job.id, "--database", str(database))
+        [before_json] = [json.loads(await _cli(capsys, "show", job.id, "--json", "--database", str(database)))]
+        async with vertex_for(emulator_url) as vertex, running_scheduler(store, vertex):
+            [done] = await until_terminal(store)
+        after = await _cli(capsys, "show", job.id, "--database", str(database))
+
+    assert f"examples         {UNCOUNTED_EXAMPLES}" in before and before_json["example_count"] is None
+    assert done.state is JobState.SUCCEEDED and done.dataset_example_count == len(examples)
+    assert f"examples         {len(examples)} (counted by the service)" in after
 
 
 async def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

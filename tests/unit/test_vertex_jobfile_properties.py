@@ -78,7 +78,8 @@ def test_any_valid_vertex_job_parses_whatever_its_spelling_and_layout(job: dict[
     spec = parse_vertex_job(text.encode(), source="written.json")
 
     assert spec.body == plain.body
-    assert spec.example_count == len(job.get("orchestrator", {}).get("training_examples", []))
+    inline = job.get("orchestrator", {}).get("training_examples")
+    assert spec.example_count == (None if inline is None else len(inline))  # None: a gs:// dataset
     assert spec.body["tuningJob"].get("labels", {}) == job.get("labels", {})
 
 
