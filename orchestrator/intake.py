@@ -488,7 +488,7 @@ class Intake:
                 await self._defer(claim, exc)
                 continue
             log.info("job_accepted", job_id=result.id, file=new.source_file,
-                     tuned_model=f"tunedModels/{new.tuned_model_id}", examples=new.example_count)
+                     job_key=new.job_key, examples=new.example_count)
         recorded = sum(not isinstance(result, DuplicateJob) for result in results)
         if recorded:
             self._on_new_jobs(recorded)

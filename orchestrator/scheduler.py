@@ -428,8 +428,7 @@ class Scheduler:
             log.error("auto_retry_failed", error=f"{type(exc).__name__}: {exc}")
             return
         for retry in retries:
-            log.info("job_retried_automatically", job_id=retry.id, retry_of=retry.retry_of,
-                     tuned_model=retry.tuned_model_name)
+            log.info("job_retried_automatically", job_id=retry.id, retry_of=retry.retry_of, job_key=retry.job_key)
         if retries:
             self.wake.set()
 

@@ -92,7 +92,8 @@ async def test_vertex_job_files_become_jobs_with_the_contracts_body(store: SqlSt
     drop_job_file(tmp_path / "spool", "inline.json", GOOD_VERTEX_JOB)
     drop_job_file(tmp_path / "spool", "in-storage.json", uri_job)
 
-    assert await intake.scan() == 2
+    with capture_logs() as logs:
+        assert await intake.scan() == 2
 
     jobs = {job.source_file: job for job in await all_jobs(store)}
     assert set(jobs) == {"inline.json", "in-storage.json"}
@@ -109,6 +110,11 @@ async def test_vertex_job_files_become_jobs_with_the_contracts_body(store: SqlSt
     assert count is None and set(body) == {"tuningJob"}  # a gs:// dataset: counted by the service
     assert body["tuningJob"]["supervisedTuningSpec"] == {"trainingDatasetUri": "gs://data/train.jsonl"}
     assert len(listing(tmp_path, "accepted")) == 2
+    # Logged by the job's own identity: a Vertex job has no tunedModels/ name (the service names it later).
+    accepted = {entry["file"]: entry for entry in logs if entry["event"] == "job_accepted"}
+    assert {name: (entry["job_id"], entry["job_key"]) for name, entry in accepted.items()} == {
+        name: (job.id, job.job_key) for name, job in jobs.items()}
+    assert not any("tuned_model" in entry for entry in accepted.values())
 
 
 async def test_a_tutorial_file_without_vertex_base_model_is_rejected_naming_the_key(
