@@ -120,7 +120,14 @@ class VertexTuning:
         """The tuning job's state and sub-state, and the loss points after ``job.completed_steps``."""
         if job.remote_job is None:  # running always has one; a row edited by hand gets a clear failure
             raise PermanentError("the job has no Vertex tuning job recorded (remote_job is empty)")
-        remote = await self._client.get_tuning_job(job.remote_job)
+        try:
+            remote = await self._client.get_tuning_job(job.remote_job)
+        except NotFound as exc:
+            raise PermanentError(
+                f"the tuning job {job.remote_job} no longer exists at the service (404 NOT_FOUND): it was deleted, "
+                f"or it was created on an emulator that has restarted since; the embedded emulator ([api] base_url = "
+                f'"emulator") keeps its jobs in memory only, so a daemon restart fails the jobs it had in flight',
+                http_status=404, status="NOT_FOUND") from exc
         return self._status(remote, await self._loss(job, remote))
 
     async def cancel(self, job: Job) -> None:

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import Job, JobState
 from orchestrator.store.sql import SqlStore
 from orchestrator.vertex.jobfile import JOB_LABEL
+from tests.conftest import TEST_TIME_SCALE
 from tests.reliability.conftest import (
     FAST,
     INSTALLATION,
@@ -278,3 +280,24 @@ async def test_a_job_that_waited_for_quota_has_its_step_rate_measured_from_when_
     assert ran.working_since and ran.working_since >= ran.started_at
     assert waited.started_at and waited.working_since
     assert waited.working_since - waited.started_at > (ran.finished_at - ran.started_at) / 2
+
+
+async def test_a_job_the_service_no_longer_has_fails_with_words_that_say_why(
+    store: SqlStore, emulator: Emulator
+) -> None:
+    # As after a restart of a daemon with the embedded emulator: the job is polled at a fresh, empty one.
+    job = await add_vertex_job(store)
+    async with vertex_for(emulator.url) as vertex, running_scheduler(store, vertex):
+        async def created() -> bool:
+            return any(j.remote_job for j in await all_jobs(store))
+        await until(created)
+    async with (
+        running_emulator(EmulatorSettings(time_scale=TEST_TIME_SCALE), host="127.0.0.1", port=0) as fresh,
+        vertex_for(fresh) as vertex, running_scheduler(store, vertex),
+    ):
+        [ended] = await until_terminal(store)
+
+    assert ended.id == job.id and ended.state is JobState.FAILED
+    assert (ended.error_code, ended.error_status) == (404, "NOT_FOUND")
+    assert ended.error_message and f"the tuning job {ended.remote_job} no longer exists at the service" in (
+        ended.error_message) and '[api] base_url = "emulator"' in ended.error_message
