@@ -129,6 +129,11 @@ def fault_plan(seed: int, rate: float) -> dict[str, Any]:
         "seed": seed,
         "rules": [
             {"kind": "lost_response", "routes": ["create"], "probability": min(1.0, 0.35 * rate)},
+            # One of each transient kind on a fixed call as well, so that a short run sees every kind
+            # whatever the dice say (the assertions name them).
+            {"kind": "http_error", "status": 503, "calls": [5]},
+            {"kind": "rate_limit", "retry_delay_seconds": 0.3, "calls": [9]},
+            {"kind": "drop_connection", "calls": [13]},
             {"kind": "http_error", "status": 503, "probability": min(1.0, 0.06 * rate)},
             {"kind": "http_error", "status": 500, "routes": ["create"], "probability": min(1.0, 0.1 * rate)},
             {"kind": "rate_limit", "retry_delay_seconds": 0.3, "probability": min(1.0, 0.03 * rate)},

@@ -46,6 +46,11 @@ def fault_plan(seed: int, rate: float) -> dict[str, Any]:
         "seed": seed,
         "rules": [
             {"kind": "lost_response", "routes": ["vertex_create"], "probability": p(0.35)},
+            # One of each transient kind on a fixed call as well, so that a short run sees every kind
+            # whatever the dice say (the assertions name them).
+            {"kind": "http_error", "status": 503, "calls": [5]},
+            {"kind": "rate_limit", "retry_delay_seconds": 0.3, "calls": [9]},
+            {"kind": "drop_connection", "calls": [13]},
             {"kind": "list_lag", "seconds": LIST_LAG_SIMULATED, "routes": ["vertex_create"], "probability": p(0.5)},
             {"kind": "http_error", "status": 500, "routes": ["vertex_create"], "probability": p(0.1)},
             {"kind": "lost_response", "routes": ["storage_upload"], "probability": p(0.3)},
