@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--database", type=Path, help="status database file (database.path)")
 
+    daemons = command("daemons", "the daemons sharing this database: running, stopped or dead, and what they hold",
+                      _daemons)
+    daemons.add_argument("--json", action="store_true", help="print JSON")
+    daemons.add_argument("--database", type=Path, help="status database file (database.path)")
+
     show = command("show", "the full record of one job", _show)
     show.add_argument("job", help="job id, unique id prefix, or job key")
     show.add_argument("--json", action="store_true", help="print JSON")
@@ -283,7 +288,7 @@ def _drop(settings: Settings, name: str, data: bytes, spec: JobSpec) -> Path:
             f"no spool inbox at {inbox}: give the daemon's settings (--config FILE or ORCHESTRATOR_CONFIG) "
             "or --spool; the daemon creates the spool when it starts"
         )
-    if settings.database.path.exists():
+    if settings.database.url or settings.database.path.exists():
         existing = _read(settings, lambda reader: reader.job_by_identity(spec.job_key, spec.tuned_model_id))
         if existing is not None:
             again = (f"orchestrator retry {existing.id}" if existing.state in RETRYABLE
@@ -325,7 +330,7 @@ def _rejected(args: argparse.Namespace) -> int:
 
 def _resubmit(args: argparse.Namespace) -> int:
     from orchestrator.intake import ERROR_REPORT_SUFFIX, REJECTED, spool_dirs
-    from orchestrator.store import SqlStore
+    from orchestrator.store import open_store
 
     settings = _settings(args)
     rejection = _read(settings, lambda reader: reader.rejection(args.rejection))
@@ -344,11 +349,8 @@ def _resubmit(args: argparse.Namespace) -> int:
     target = _drop(settings, rejection.rejected_file, data, spec)
 
     async def resolve() -> None:
-        store = SqlStore(settings.database.path, settings.database.busy_timeout)
-        try:
+        async with open_store(settings.database, upgrade=False) as store:
             await store.resolve_rejection(rejection.id, clock.now(), target.name)
-        finally:
-            await store.dispose()
 
     asyncio.run(resolve())
     for leftover in (rejected, rejected.with_name(rejected.name + ERROR_REPORT_SUFFIX)):
@@ -394,6 +396,28 @@ def _status(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*_plain(*row))
     console.print(table, highlight=False)
+    return 0
+
+
+def _daemons(args: argparse.Namespace) -> int:
+    from orchestrator.report import age, daemon_json
+
+    settings = _settings(args)
+    found = _read(settings, lambda reader: reader.daemons())
+    now = clock.now()
+    if args.json:
+        print(json.dumps([daemon_json(daemon, now) for daemon in found], indent=2))
+        return 0
+    if not found:
+        print("no daemon has used this database yet")
+        return 0
+    table = Table(box=None, header_style="bold", expand=True)
+    for column in ("daemon", "status", "heartbeat", "started", "holds", "spool"):
+        table.add_column(column, no_wrap=column != "spool", overflow="fold")
+    for daemon in found:
+        table.add_row(daemon.id, daemon.status(now), f"{age(daemon.heartbeat_at, now)} ago",
+                      age(daemon.started_at, now), str(daemon.jobs_held), daemon.spool)
+    Console().print(table, highlight=False)
     return 0
 
 
@@ -473,24 +497,16 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from orchestrator.store import Announced, SqlStore
+    from orchestrator.store import Announced, open_reader, open_store
 
     settings = _settings(args)
 
     async def cancel() -> Any:
-        if not settings.database.path.exists():
-            raise FileNotFoundError(f"no status database at {settings.database.path}")
         # A queued job is cancelled right here: its webhook notification is written here too.
-        store = SqlStore(settings.database.path, settings.database.busy_timeout,
-                         announced=Announced.of(settings.notify))
-        try:
-            from orchestrator.store import open_reader
-
+        async with open_store(settings.database, announced=Announced.of(settings.notify), upgrade=False) as store:
             async with open_reader(settings.database) as reader:
                 job = await reader.resolve(args.job)
             return await store.request_cancel(job.id, clock.now())
-        finally:
-            await store.dispose()
 
     job = asyncio.run(cancel())
     if job.state is JobState.CANCELLED:
@@ -504,22 +520,19 @@ def _cancel(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     from orchestrator.jobs import new_installation_id
-    from orchestrator.store import SqlStore, open_reader
+    from orchestrator.store import open_reader, open_store
 
     settings = _settings(args)
 
     async def retry() -> Any:
         async with open_reader(settings.database) as reader:
             original = await reader.resolve(args.job)
-        store = SqlStore(settings.database.path, settings.database.busy_timeout)
-        try:
+        async with open_store(settings.database, upgrade=False) as store:
             # The daemon's own tag, so the new tuned-model id is derived exactly as the intake derives one.
             installation_id = settings.daemon.installation_id or await store.get_or_set_meta(
                 "installation_id", new_installation_id()
             )
             return await store.retry_job(original.id, clock.now(), installation_id)
-        finally:
-            await store.dispose()
 
     job = asyncio.run(retry())
     print(f"{job.retry_of}: retried as job {job.id} (tuned model {job.tuned_model_name}, job key {job.job_key}); "
@@ -574,19 +587,16 @@ def _duration(text: str) -> timedelta:
 def _prune(args: argparse.Namespace) -> int:
     from orchestrator.intake import accepted_files
     from orchestrator.report import age
-    from orchestrator.store import SqlStore
+    from orchestrator.store import open_store
 
     settings = _settings(args)
-    if not settings.database.path.exists():
-        raise FileNotFoundError(f"no status database at {settings.database.path}")
     now = clock.now()
 
     async def prune() -> tuple[Any, list[Path]]:
         # The same ``now`` twice selects the same jobs (a finished job's finished_at never moves). Their
         # files in spool/accepted/ go first: a crash in between leaves rows without files, never
         # files that no later prune can find.
-        store = SqlStore(settings.database.path, settings.database.busy_timeout)
-        try:
+        async with open_store(settings.database, upgrade=False) as store:
             doomed = await store.prune(args.older_than, now, dry_run=True)
             files = accepted_files(settings.spool.path, doomed.job_ids)
             if args.dry_run:
@@ -594,8 +604,6 @@ def _prune(args: argparse.Namespace) -> int:
             for path in files:
                 path.unlink(missing_ok=True)
             return await store.prune(args.older_than, now), files
-        finally:
-            await store.dispose()
 
     result, files = asyncio.run(prune())
     if args.json:
@@ -615,9 +623,9 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from orchestrator.store import migrate
+    from orchestrator.store import database_url, describe, migrate
 
     settings = _settings(args)
-    migrate(settings.database.path)
-    print(f"{settings.database.path}: schema up to date")
+    migrate(database_url(settings.database) if settings.database.url else settings.database.path)
+    print(f"{describe(settings.database)}: schema up to date")
     return 0

@@ -84,9 +84,13 @@ class SpoolSettings:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
-    """The SQLite status database."""
+    """The status database: a SQLite file (``path``, the default), or a PostgreSQL server (``url``)."""
 
     path: Path = Path("orchestrator.db")
+    #: A SQLAlchemy URL such as ``postgresql://orchestrator@db.internal/orchestrator``: when set, the
+    #: job queue and status live on that PostgreSQL server (several daemons may share it) and ``path``
+    #: is not used. The password may be in the URL, in ``~/.pgpass`` or in ``PGPASSWORD``; it is never logged.
+    url: str = ""
     #: Seconds a connection waits for a lock before failing with "database is locked".
     busy_timeout: float = 10.0
     #: Checkpoint (TRUNCATE) the WAL when it grows past this many bytes.
@@ -362,6 +366,8 @@ def check_settings(settings: Settings, origins: Mapping[str, str]) -> Settings:
             if sends_credentials_in_clear(url):
                 raise _invalid(origins, key, f"{url!r} is plain http:// to another host, and api.auth = "
                                f"{settings.api.auth!r} would send the credentials unencrypted: use https://")
+    if settings.database.url:
+        _check_database_url(settings.database.url, _origin(origins, "database.url"))
     if settings.api.backend != "vertex":
         return settings
     vertex = settings.vertex
@@ -454,6 +460,23 @@ def _read_toml(path: Path) -> dict[str, Any]:
             raise ConfigError(source, "", f"not valid TOML: {message}") from None
         where = f"line {place[1]}, column {place[2]}"
         raise ConfigError(source, where, f"not valid TOML: {message[: place.start()]}") from None
+
+
+def _check_database_url(text: str, source: str) -> None:
+    """``[database] url`` names a PostgreSQL database; the error never repeats the URL (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(source, "database.url", "is not a database URL: expected "
+                          "postgresql://USER@HOST[:PORT]/DATABASE") from None
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(source, "database.url", f"must be a postgresql:// URL, not {url.drivername}:// "
+                          "(for SQLite, set [database] path instead)")
+    if not url.database:
+        raise ConfigError(source, "database.url", "names no database: expected postgresql://USER@HOST[:PORT]/DATABASE")
 
 
 def _section_values(

@@ -26,16 +26,19 @@ from orchestrator.config import EMBEDDED_EMULATOR, Settings
 from orchestrator.errors import OrchestratorError
 from orchestrator.gemini.client import open_tuning_api
 from orchestrator.gemini.service import GeminiTuning
+from orchestrator.gemini.throttle import Throttle
 from orchestrator.intake import Intake
 from orchestrator.jobfiles import job_file_parser
 from orchestrator.jobs import new_installation_id
 from orchestrator.notify import Notifier
+from orchestrator.peers import PeerLink
 from orchestrator.scheduler import Scheduler
 from orchestrator.status.metrics import Metrics
 from orchestrator.status.observed import StoreMetrics
 from orchestrator.status.reachability import ApiReachability
 from orchestrator.status.server import Health, StatusContext, create_app, read_token, running_status_server
-from orchestrator.store import Announced, SqlStore, open_reader, open_store
+from orchestrator.store import Announced, JobStore, describe, open_reader, open_store
+from orchestrator.store.daemons import DaemonInfo
 from orchestrator.tuning import TuningApi
 from orchestrator.vertex.client import open_vertex_client
 from orchestrator.vertex.service import VertexTuning
@@ -43,8 +46,8 @@ from orchestrator.webhooks import WebhookSender, load_signer
 
 log = structlog.get_logger(__name__)
 
-#: How often the WAL size is checked against ``database.wal_checkpoint_bytes``.
-WAL_CHECK_SECONDS = 30.0
+#: How often the store's housekeeping runs (SQLite: the WAL size against ``database.wal_checkpoint_bytes``).
+HOUSEKEEPING_SECONDS = 30.0
 
 
 class DaemonAlreadyRunning(OrchestratorError):
@@ -139,7 +142,8 @@ async def run_daemon(
     # writes notifications it can never sign.
     signer = load_signer(settings.notify, os.environ) if settings.notify.webhook_url else None
     announced = Announced.of(settings.notify)
-    with daemon_lock(settings.database.path):
+    # One daemon per SQLite file; on PostgreSQL, several daemons share the database by design.
+    with contextlib.nullcontext() if settings.database.url else daemon_lock(settings.database.path):
         store_metrics = StoreMetrics(metrics, clock.monotonic)
         async with open_store(settings.database, store_metrics, announced) as store:
             if stopped_during_startup(stop, "api"):
@@ -150,14 +154,18 @@ async def run_daemon(
             released = await store.release_all_leases()
             owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
             log.info("daemon_starting", owner=owner, installation_id=installation_id,
-                     database=str(settings.database.path), spool=str(settings.spool.path),
+                     database=describe(settings.database), spool=str(settings.spool.path),
                      stale_leases_released=released)
+            daemon = DaemonInfo(owner, socket.gethostname(), os.getpid(), str(settings.spool.path))
+            await store.heartbeat(daemon, clock.now())
+            throttle = Throttle.from_settings(settings.api)
             async with (
                 api_base_url(settings) as base_url,
-                tuning_service(settings, base_url, on_response) as api,
+                tuning_service(settings, base_url, on_response, throttle) as api,
             ):
                 if stopped_during_startup(stop, "intake and scheduler"):
                     return
+                peers = PeerLink(store, daemon, throttle, base_url, clock)
                 scheduler = Scheduler(store, api, settings.scheduler, clock, owner,
                                       max_concurrent_steps=max(4 * settings.api.max_in_flight, 16),
                                       shutdown_grace=settings.daemon.shutdown_grace, installation_id=installation_id)
@@ -178,7 +186,8 @@ async def run_daemon(
                 async with _status_server(settings, health, metrics, unready_reason), asyncio.TaskGroup() as tasks:
                     tasks.create_task(intake.run(stop))
                     tasks.create_task(scheduler.run(stop))
-                    tasks.create_task(_checkpoint_wal(store, settings, stop))
+                    tasks.create_task(_housekeeping(store, stop))
+                    tasks.create_task(peers.run(stop))
                     tasks.create_task(_tell_service_manager(notifier, health, settings, stop))
                     if signer is not None:
                         sender = WebhookSender(store, settings.notify, signer, clock, metrics.webhook_attempt)
@@ -188,14 +197,18 @@ async def run_daemon(
 
 @asynccontextmanager
 async def tuning_service(
-    settings: Settings, base_url: str, on_response: Callable[[str, int | None], None]
+    settings: Settings, base_url: str, on_response: Callable[[str, int | None], None], throttle: Throttle
 ) -> AsyncIterator[TuningApi]:
-    """The tuning service ``[api] backend`` names, for the block; ``on_response`` hears every exchange."""
+    """The tuning service ``[api] backend`` names, for the block; ``on_response`` hears every exchange.
+
+    ``throttle`` gates every call; the daemon shares its 429 pauses with the other daemons (``peers``).
+    """
     if settings.api.backend == "vertex":
-        async with open_vertex_client(settings.api, settings.vertex, base_url, on_response=on_response) as vc:
+        async with open_vertex_client(settings.api, settings.vertex, base_url, throttle=throttle,
+                                      on_response=on_response) as vc:
             yield VertexTuning(vc, settings.vertex.staging_uri, settings.vertex.list_settle_seconds)
         return
-    async with open_tuning_api(settings.api, base_url, on_response=on_response) as client:
+    async with open_tuning_api(settings.api, base_url, throttle=throttle, on_response=on_response) as client:
         yield GeminiTuning(client)
 
 
@@ -240,14 +253,15 @@ async def _tell_service_manager(notifier: Notifier, health: Health, settings: Se
     notifier.stopping()
 
 
-async def _checkpoint_wal(store: SqlStore, settings: Settings, stop: asyncio.Event) -> None:
-    """Keep the WAL bounded: readers holding old snapshots can make it grow without limit."""
-    wal = settings.database.path.with_name(settings.database.path.name + "-wal")
+async def _housekeeping(store: JobStore, stop: asyncio.Event) -> None:
+    """Run the store's upkeep (SQLite: keep the WAL bounded) every ``HOUSEKEEPING_SECONDS``."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), WAL_CHECK_SECONDS)
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_SECONDS)
         try:
-            if await store.checkpoint_wal(settings.database.wal_checkpoint_bytes, wal):
-                log.info("wal_checkpointed")
+            done = await store.housekeeping()
         except Exception as exc:  # a locked or failing database must not end the daemon: next interval
-            log.warning("wal_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
+            log.warning("store_housekeeping_failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            if done:
+                log.info(done)

@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from orchestrator.jobs import TERMINAL, Job, Snapshot
+from orchestrator.store.daemons import DaemonRecord
 from orchestrator.store.reader import JobDetail
 from orchestrator.store.rejections import Rejection
 
 #: Where an epoch begins on a chart: a terminal column (int) or a step on a plot's axis (float).
 Position = TypeVar("Position", int, float)
 
-STATUS_COLUMNS = ("id", "state", "name", "progress", "steps", "loss", "age", "error")
+STATUS_COLUMNS = ("id", "state", "name", "progress", "steps", "loss", "age", "daemon", "error")
 
 
 def progress_pct(job: Job) -> float | None:
@@ -105,8 +106,20 @@ def status_row(job: Job, now: datetime) -> dict[str, str]:
         "steps": f"{job.completed_steps}/{job.total_steps or '?'}",
         "loss": "" if job.last_loss is None else f"{job.last_loss:.4f}",
         "age": age(job.created_at, now),
+        "daemon": held_by(job, now) or "",
         "error": error_summary(job),
     }
+
+
+def held_by(job: Job, now: datetime) -> str | None:
+    """The daemon taking a step of the job right now (``host:pid``), when one holds a live lease.
+
+    A lease lasts one step (a submit, a poll), not the whole run: between steps no daemon holds the
+    job, and whichever daemon claims it next takes its next step.
+    """
+    if job.lease_owner is None or job.lease_expires_at is None or job.lease_expires_at <= now:
+        return None
+    return job.lease_owner.rsplit(":", 1)[0]
 
 
 #: The columns ``status`` shortens to fit the terminal, and the least width it gives each.
@@ -122,7 +135,8 @@ def status_table(jobs: Sequence[Job], now: datetime, width: int) -> tuple[list[s
     named alike stay told apart in 80 columns.
     """
     rows = [status_row(job, now) for job in jobs]
-    columns = [c for c in STATUS_COLUMNS if c != "error" or any(row["error"] for row in rows)]
+    # The error and daemon columns are shown when some job has one.
+    columns = [c for c in STATUS_COLUMNS if c not in ("error", "daemon") or any(row[c] for row in rows)]
     widths = {c: max([len(c), *(len(row[c]) for row in rows)]) for c in columns}
     room = width - (len(columns) - 1) - sum(w for c, w in widths.items() if c not in _SHRINKING)
     if "error" in columns and room < sum(_SHRINKING.values()):  # too narrow for both: the name wins
@@ -166,9 +180,21 @@ def job_json(job: Job, price_per_million_tokens: float = 0.0) -> dict[str, Any]:
     data["tuned_model"] = job.model_name  # the service's name for it, once it named one
     data["progress_pct"] = progress_pct(job)
     data["estimated_cost"] = estimated_cost(job, price_per_million_tokens)
-    for internal in ("lease_owner", "lease_expires_at", "intake_id"):
-        del data[internal]
+    # The lease is how several daemons share the queue: who takes the job's current step, until when.
+    data["held_by"], data["held_until"] = data.pop("lease_owner"), data.pop("lease_expires_at")
+    del data["intake_id"]
     return data
+
+
+def daemon_json(daemon: DaemonRecord, now: datetime) -> dict[str, Any]:
+    """A ``daemons`` row as JSON-ready data, with its status and heartbeat age as of ``now``."""
+    return {
+        "id": daemon.id, "host": daemon.host, "pid": daemon.pid, "spool": daemon.spool,
+        "status": daemon.status(now), "heartbeat_age_seconds": round(daemon.heartbeat_age(now), 3),
+        "jobs_held": daemon.jobs_held, "started_at": daemon.started_at.isoformat(),
+        "heartbeat_at": daemon.heartbeat_at.isoformat(),
+        "stopped_at": daemon.stopped_at.isoformat() if daemon.stopped_at else None,
+    }
 
 
 def rejection_json(rejection: Rejection) -> dict[str, Any]:

@@ -12,16 +12,20 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Connection
 
 from orchestrator.config import Settings
 from orchestrator.daemon import run_daemon
 from orchestrator.emulator import EmulatorSettings, running_emulator
 from orchestrator.jobs import TERMINAL, Job
-from orchestrator.store import DatabaseNotReady, JobDetail, SqlStore, open_reader
+from orchestrator.store import DatabaseNotReady, JobDetail, JobStore, SqlStore, open_reader
+from orchestrator.store.postgres import PostgresStore
 from tests.postgres import PostgresServer, running_postgres
+
+T = TypeVar("T")
 
 #: Emulator speed for tests: 2 s simulated steps at 40x speed, so 50 ms of real time per step.
 TEST_TIME_SCALE = 40.0
@@ -142,9 +146,17 @@ class RunningDaemon:
             return await reader.detail(ref)
 
 
-async def sql_rows(store: SqlStore, sql: str) -> Sequence[Any]:
-    """The rows of one SQL query, read through the store's own writer connection."""
-    return await store._db.run(lambda conn: conn.exec_driver_sql(sql).all())
+async def sql_rows(store: JobStore, sql: str) -> Sequence[Any]:
+    """The rows of one SQL query, read through the store's own connection (SQLite's writer, or a pooled one)."""
+    return await run_on_store(store, lambda conn: conn.exec_driver_sql(sql).all())
+
+
+async def run_on_store(store: JobStore, work: Callable[[Connection], T]) -> T:
+    """``work(connection)`` in a transaction of the store's own engine, whichever store it is."""
+    if isinstance(store, SqlStore):
+        return await store._db.run(work)
+    assert isinstance(store, PostgresStore)
+    return await store._run(work)
 
 
 async def wait_until(condition: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.05) -> None:

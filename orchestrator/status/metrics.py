@@ -12,13 +12,16 @@ name (``_seconds``, ``_bytes``), ``_total`` on counters (added by the client lib
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter as Counter_
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
 from orchestrator.jobs import JobState
+from orchestrator.store.daemons import DaemonRecord
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -88,6 +91,15 @@ class Metrics:
         )
         for outcome in ("delivered", "failed", "gone"):
             self.webhook_attempts.labels(outcome)
+        self.daemons = Gauge(
+            "orchestrator_daemons", "Daemons recorded in the database, by status (running, stopped, dead).",
+            ["status"], registry=registry,
+        )
+        self.daemon_heartbeat_age = Gauge(
+            "orchestrator_daemon_heartbeat_age_seconds",
+            "Seconds since each daemon that did not stop cleanly last wrote its heartbeat (every 5 s).",
+            ["daemon"], registry=registry,
+        )
         for outcome in ("accepted", "rejected"):
             self.intake_files.labels(outcome)
         for state in JobState:
@@ -124,6 +136,19 @@ class Metrics:
         """Webhook notifications by state as the database has them now."""
         for state, count in counts.items():
             self.webhook_notifications.labels(state).set(count)
+
+    def set_daemons(self, daemons: Sequence[DaemonRecord], now: datetime) -> None:
+        """The daemons as the database has them now: counts by status, and each unstopped one's heartbeat age.
+
+        Every daemon serves these for all of them, so a dead daemon shows on its peers' ``/metrics``.
+        """
+        counts = Counter_(daemon.status(now) for daemon in daemons)
+        for status in ("running", "stopped", "dead"):
+            self.daemons.labels(status).set(counts.get(status, 0))
+        self.daemon_heartbeat_age.clear()
+        for daemon in daemons:
+            if daemon.stopped_at is None:
+                self.daemon_heartbeat_age.labels(daemon.id).set(round(daemon.heartbeat_age(now), 3))
 
     def render(self) -> bytes:
         """The text exposition format."""

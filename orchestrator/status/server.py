@@ -1,5 +1,5 @@
-"""The HTTP status endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``/jobs``, ``/rejections`` and the
-dashboard (``/``).
+"""The HTTP status endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``/jobs``, ``/rejections``, ``/daemons`` and
+the dashboard (``/``).
 
 Liveness is progress, not a PID (DESIGN.md): ``/healthz`` is healthy while the scheduler loop has
 ticked recently *and* a database write has succeeded recently, each against its own threshold, so a
@@ -25,6 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +36,7 @@ from orchestrator.config import StatusSettings
 from orchestrator.errors import ConfigError, OrchestratorError, StatusPortUnavailable
 from orchestrator.jobs import JobState
 from orchestrator.logs import register_secret
-from orchestrator.report import detail_json, job_json, rejection_json
+from orchestrator.report import daemon_json, detail_json, job_json, rejection_json
 from orchestrator.status import dashboard
 from orchestrator.status.metrics import CONTENT_TYPE_LATEST, Metrics
 from orchestrator.store import StatusReader
@@ -169,6 +170,7 @@ def create_app(context: StatusContext) -> web.Application:
     app.router.add_get("/jobs/{ref}", _job)
     app.router.add_get("/rejections", _rejections)
     dashboard.install(app, context.reader)
+    app.router.add_get("/daemons", _daemons)
     return app
 
 
@@ -196,6 +198,7 @@ async def _metrics(request: web.Request) -> web.Response:
     metrics = context.metrics
     metrics.set_jobs(await context.reader.count_by_state())
     metrics.set_notifications(await context.reader.count_notifications())
+    metrics.set_daemons(await context.reader.daemons(), datetime.now(UTC))
     try:
         metrics.wal_bytes.set(context.wal_path.stat().st_size)
     except FileNotFoundError:
@@ -233,6 +236,13 @@ async def _rejections(request: web.Request) -> web.Response:
     include_resolved = request.query.get("all", "") not in ("", "0", "false")
     found = await request.app[_CONTEXT].reader.list_rejections(include_resolved, _limit(request))
     return web.json_response([rejection_json(rejection) for rejection in found])
+
+
+async def _daemons(request: web.Request) -> web.Response:
+    """``/daemons``: the daemons sharing the database, latest heartbeat first, as ``daemons --json``."""
+    found = await request.app[_CONTEXT].reader.daemons()
+    now = datetime.now(UTC)
+    return web.json_response([daemon_json(daemon, now) for daemon in found])
 
 
 def _limit(request: web.Request) -> int:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -68,6 +69,12 @@ def reader_engine(path: Path, busy_timeout: float) -> AsyncEngine:
     engine = create_async_engine(sqlite_url(path, driver="aiosqlite", read_only=True), pool_size=2, max_overflow=0)
     _configure(engine.sync_engine, busy_timeout, read_only=True)
     return engine
+
+
+def postgres_reader_engine(url: URL) -> AsyncEngine:
+    """A read-only async engine on PostgreSQL (psycopg 3): every transaction is ``READ ONLY``."""
+    return create_async_engine(url, pool_size=2, max_overflow=0, pool_pre_ping=True,
+                               connect_args={"options": "-c default_transaction_read_only=on"})
 
 
 class WriterThread:

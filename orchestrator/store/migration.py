@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, literal, pool, select, table
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, literal, pool, select, table
+from sqlalchemy.engine import URL
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.store.connection import sqlite_url
@@ -33,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 #: The table Alembic records the applied revision in.
 VERSION_TABLE = "alembic_version"
+#: The PostgreSQL advisory lock held while one daemon migrates a shared database (an arbitrary constant).
+MIGRATION_LOCK = 0x6F72636D
 
 
 class HalfMadeSchema(OrchestratorError):
@@ -94,14 +97,17 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def migrate(path: Path, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (blocking; the daemon runs it in a thread).
+def migrate(path: Path | URL, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` to a SQLite file or a PostgreSQL URL (blocking: run in a thread).
 
     Alembic is imported here, not at module level: the read-only CLI commands never need it, and
     it is a noticeable share of the daemon's start-up time.
     """
     from alembic import command
 
+    if isinstance(path, URL):
+        _migrate_shared(path, revision)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     url = sqlite_url(path)
     engine = migration_engine(url)
@@ -112,6 +118,29 @@ def migrate(path: Path, revision: str = "head") -> None:
     if cleared:
         log.warning("interrupted_first_start_cleared", database=str(path), dropped=cleared)
     command.upgrade(alembic_config(url), revision)
+
+
+def _migrate_shared(url: URL, revision: str) -> None:
+    """Migrate a database several daemons share, one daemon at a time.
+
+    Daemons started together would otherwise run the same revision at once. A session-level advisory
+    lock, held on a connection of its own for the whole upgrade, makes the others wait; they then find
+    the schema at head and do nothing. (PostgreSQL's DDL is transactional: no half-made schema to clear.)
+    """
+    from alembic import command
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as lock:
+            lock.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
+            lock.commit()
+            try:
+                command.upgrade(alembic_config(url.render_as_string(hide_password=False)), revision)
+            finally:
+                lock.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
+                lock.commit()
+    finally:
+        engine.dispose()
 
 
 def clear_interrupted_first_start(engine: Engine, where: str) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.jobs import Job, JobState, Snapshot
+from orchestrator.store.daemons import DaemonInfo
 from orchestrator.store.rejections import NewRejection, Rejection
 
 
@@ -171,6 +172,19 @@ class JobStore(Protocol):
 
     async def release_all_leases(self) -> int:
         """Forget every lease left by an earlier run of this daemon; how many there were."""
+
+    async def housekeeping(self) -> str | None:
+        """Periodic upkeep, every few seconds; what it did, as a log event name (None: nothing)."""
+
+    async def heartbeat(self, daemon: DaemonInfo, now: datetime) -> None:
+        """Record that ``daemon`` is alive (the ``daemons`` row; written whole the first time)."""
+
+    async def daemon_stopped(self, daemon_id: str, now: datetime) -> None:
+        """Record a clean stop of the daemon."""
+
+    async def share_pause(self, api: str, until: datetime | None, by: str) -> datetime | None:
+        """Raise the pause every daemon keeps before calling ``api`` to ``until`` (when given, and later);
+        the pause in force afterwards, None when there never was one."""
 
     async def add_job(self, new: NewJob, now: datetime) -> Job:
         """Record one queued job; raises :class:`DuplicateJob` when its key or tuned-model id is taken."""

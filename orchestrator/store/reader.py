@@ -11,14 +11,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import ColumnElement, cast, func, inspect, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot
+from orchestrator.store.daemons import DaemonRecord
 from orchestrator.store.rejections import Rejection, rejection_from_row
 from orchestrator.store.schema import (
     NOTIFICATION_STATES,
+    daemons,
     events,
     job_specs,
     jobs,
@@ -104,14 +107,21 @@ class StatusReader:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._postgresql = engine.dialect.name == "postgresql"
+
+    def _label(self, key: str) -> ColumnElement[Any]:
+        """The value of label ``key`` (``labels`` is a JSON object stored as text, on either database)."""
+        if self._postgresql:
+            text_value: ColumnElement[Any] = cast(jobs.c.labels, JSONB)[key].astext
+            return text_value
+        value: ColumnElement[Any] = func.json_extract(jobs.c.labels, f'$."{key}"')
+        return value
 
     async def schema_revision(self) -> str | None:
         """The schema revision the migrations have reached; None before the first one is recorded."""
         async with self._engine.connect() as conn:
-            count = await conn.scalar(
-                text("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('jobs', 'alembic_version')")
-            )
-            if count != 2:
+            tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            if not {"jobs", "alembic_version"} <= tables:
                 return None
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
         return str(versions[0]) if len(versions) == 1 else None
@@ -124,7 +134,7 @@ class StatusReader:
         if states:
             query = query.where(jobs.c.state.in_([s.value for s in states]))
         for key, value in (labels or {}).items():
-            query = query.where(func.json_extract(jobs.c.labels, f'$."{key}"') == value)
+            query = query.where(self._label(key) == value)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [job_from_row(r) for r in rows]
@@ -137,7 +147,7 @@ class StatusReader:
         unfinished = jobs.c.state.not_in([s.value for s in TERMINAL])
         query = select(jobs).where(or_(unfinished, jobs.c.id.in_(list(also))) if also else unfinished)
         for key, value in (labels or {}).items():
-            query = query.where(func.json_extract(jobs.c.labels, f'$."{key}"') == value)
+            query = query.where(self._label(key) == value)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query.order_by(jobs.c.created_at, jobs.c.id))).all()
         return [job_from_row(r) for r in rows]
@@ -248,6 +258,15 @@ class StatusReader:
         counts = dict.fromkeys(NOTIFICATION_STATES, 0)
         counts.update({state: int(count) for state, count in rows})
         return counts
+
+    async def daemons(self, limit: int = 100) -> list[DaemonRecord]:
+        """The daemons that use this database (live, stopped and dead), latest heartbeat first,
+        each with the number of jobs it holds a lease on now (the steps it is taking)."""
+        held = select(func.count()).select_from(jobs).where(jobs.c.lease_owner == daemons.c.id).scalar_subquery()
+        query = select(*daemons.c, held.label("jobs_held")).order_by(daemons.c.heartbeat_at.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [DaemonRecord(**row._mapping) for row in rows]
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state."""

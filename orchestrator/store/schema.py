@@ -233,6 +233,26 @@ notification_attempts = Table(
 )
 Index("ix_notification_attempts_notification", notification_attempts.c.notification_id, notification_attempts.c.id)
 
+daemons = Table(
+    "daemons",
+    metadata,
+    Column("id", Text, primary_key=True, comment="the daemon instance (host:pid:random), as in jobs.lease_owner"),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("spool", Text, nullable=False, comment="the spool folder it takes job files from"),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("heartbeat_at", UtcDateTime, nullable=False, comment="its last sign of life (every few seconds)"),
+    Column("stopped_at", UtcDateTime, comment="a clean stop; null while it runs, or after it died"),
+)
+
+api_pauses = Table(
+    "api_pauses",
+    metadata,
+    Column("api", Text, primary_key=True, comment="the API the pause holds for (its base URL)"),
+    Column("paused_until", UtcDateTime, nullable=False, comment="no daemon calls it before this time"),
+    Column("set_by", Text, nullable=False, comment="the daemon that was answered 429"),
+)
+
 meta = Table(
     "meta",
     metadata,

@@ -23,15 +23,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, cast, func, insert, select, update
 from sqlalchemy import literal as sql_literal
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from orchestrator.config import DatabaseSettings
 from orchestrator.errors import OrchestratorError, StaleWrite
 from orchestrator.jobs import TERMINAL, Job, JobState, Snapshot, can_transition, retry_attempt, retry_identity
 from orchestrator.logs import scrub
 from orchestrator.store import hotpath
 from orchestrator.store.connection import WriterThread
+from orchestrator.store.daemons import DaemonInfo
 from orchestrator.store.outbox import INSERT_NOTIFICATION, Announced, notification_row
 from orchestrator.store.protocol import (
     NO_CHANGES,
@@ -45,6 +49,8 @@ from orchestrator.store.protocol import (
 )
 from orchestrator.store.rejections import NewRejection, Rejection, new_rejection_id, rejection_from_row
 from orchestrator.store.schema import (
+    api_pauses,
+    daemons,
     db_time,
     events,
     job_specs,
@@ -100,7 +106,11 @@ def _fail(steps: Sequence[_PendingStep], exc: Exception | None = None) -> None:
             step.done.set_exception(exc)
 
 
-class _Unobserved:
+#: ``[database] wal_checkpoint_bytes``' default.
+DEFAULT_WAL_CHECKPOINT_BYTES = DatabaseSettings().wal_checkpoint_bytes
+
+
+class Unobserved:
     """The observer of a store nobody watches (the CLI's)."""
 
     def committed(self) -> None:
@@ -122,10 +132,12 @@ class SqlStore:
 
     def __init__(
         self, path: Path, busy_timeout: float, observer: StoreObserver | None = None,
-        announced: Announced | None = None,
+        announced: Announced | None = None, *, wal_checkpoint_bytes: int = DEFAULT_WAL_CHECKPOINT_BYTES,
     ) -> None:
         self._db = WriterThread(path, busy_timeout)
-        self._observer: StoreObserver = observer or _Unobserved()
+        self._wal = path.with_name(path.name + "-wal")
+        self._wal_checkpoint_bytes = wal_checkpoint_bytes
+        self._observer: StoreObserver = observer or Unobserved()
         #: The state changes that write a webhook notification in their own transaction.
         self._announced = announced or Announced()
         #: Steps waiting for the group commit, and the task that commits them (see ``commit_step``).
@@ -160,6 +172,18 @@ class SqlStore:
 
         return await self._db.run(work)
 
+    async def heartbeat(self, daemon: DaemonInfo, now: datetime) -> None:
+        """Record that ``daemon`` is alive (its row is written at the first heartbeat)."""
+        await self._db.run(lambda conn: record_heartbeat(conn, daemon, now))
+
+    async def daemon_stopped(self, daemon_id: str, now: datetime) -> None:
+        """Record a clean stop of the daemon."""
+        await self._db.run(lambda conn: record_daemon_stopped(conn, daemon_id, now))
+
+    async def share_pause(self, api: str, until: datetime | None, by: str) -> datetime | None:
+        """Raise the shared pause of ``api`` to ``until`` when given; the pause in force (None: never paused)."""
+        return await self._db.run(lambda conn: share_pause(conn, api, until, by))
+
     # -- intake -------------------------------------------------------------------------------
 
     async def add_job(self, new: NewJob, now: datetime) -> Job:
@@ -185,11 +209,7 @@ class SqlStore:
     async def job_by_intake_id(self, intake_id: str) -> Job | None:
         """The job an intake claim recorded, if it got that far (for finishing a crashed intake)."""
 
-        def work(conn: Connection) -> Job | None:
-            row = conn.execute(select(jobs).where(jobs.c.intake_id == intake_id)).one_or_none()
-            return None if row is None else job_from_row(row)
-
-        return await self._db.run(work)
+        return await self._db.run(lambda conn: job_by_intake_id(conn, intake_id))
 
     async def add_rejection(self, new: NewRejection, now: datetime) -> Rejection:
         """Record one rejected file (see :meth:`add_rejections`)."""
@@ -204,30 +224,11 @@ class SqlStore:
         ``rejected/``: a file still in ``processing/`` whose claim has a row is moved to the row's
         ``rejected_file`` at the next start, so the rows and the files never disagree for long.
         """
-
-        def work(conn: Connection) -> list[Rejection]:
-            recorded = []
-            for new in batch:
-                conn.execute(sqlite_insert(rejections).values(
-                    id=new_rejection_id(), file=scrub(new.file), rejected_file=new.rejected_file, field=new.field,
-                    problem=scrub(new.problem), duplicate_of=new.duplicate_of, intake_id=new.intake_id,
-                    rejected_at=now,
-                ).on_conflict_do_nothing(index_elements=[rejections.c.intake_id]))
-                recorded.append(rejection_from_row(
-                    conn.execute(select(rejections).where(rejections.c.intake_id == new.intake_id)).one()
-                ))
-            return recorded
-
-        return await self._db.run(work)
+        return await self._db.run(lambda conn: [add_rejection(conn, new, now) for new in batch])
 
     async def rejection_by_intake_id(self, intake_id: str) -> Rejection | None:
         """The rejection an intake claim recorded, if it got that far (for finishing a crashed intake)."""
-
-        def work(conn: Connection) -> Rejection | None:
-            row = conn.execute(select(rejections).where(rejections.c.intake_id == intake_id)).one_or_none()
-            return None if row is None else rejection_from_row(row)
-
-        return await self._db.run(work)
+        return await self._db.run(lambda conn: rejection_by_intake_id(conn, intake_id))
 
     # -- scheduler ----------------------------------------------------------------------------
 
@@ -276,13 +277,7 @@ class SqlStore:
 
     async def request_body(self, job_id: str) -> dict[str, Any]:
         """The create request body recorded for the job."""
-        body = await self._db.run(
-            lambda conn: conn.scalar(select(job_specs.c.body).where(job_specs.c.job_id == job_id))
-        )
-        if body is None:
-            raise OrchestratorError(f"job {job_id} has no recorded spec")
-        result: dict[str, Any] = json.loads(body)
-        return result
+        return await self._db.run(lambda conn: request_body(conn, job_id))
 
     async def commit_step(
         self,
@@ -308,16 +303,7 @@ class SqlStore:
         this step was under way (see ``_step_update``); without it the step's own next poll time
         would delay the cancel.
         """
-        if to is not None and not can_transition(job.state, to):
-            raise StaleWrite(job.id, job.state.value, to.value)
-        columns: dict[str, Any] = {k: scrub(v) if isinstance(v, str) else v for k, v in changes.columns().items()}
-        columns["updated_at"] = now
-        if to is not None:
-            columns["state"] = to.value
-            if to in TERMINAL:
-                columns.update(finished_at=now, next_check_at=None, cancel_requested=False)
-        if release:
-            columns.update(lease_owner=None, lease_expires_at=None)
+        columns = step_columns(job, now, changes, to=to, release=release)
         step = _PendingStep(job, owner, now, to, detail, snapshots_seen, columns,
                             soon_if_cancel_requested and columns.get("next_check_at") is not None,
                             asyncio.get_running_loop().create_future())
@@ -378,38 +364,7 @@ class SqlStore:
         the ``cancel_requested`` flag and are looked at now; the scheduler sends ``:cancel`` once
         the operation exists.
         """
-
-        def work(conn: Connection) -> Job:
-            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
-            if row is None:
-                raise OrchestratorError(f"no job {job_id}")
-            job = job_from_row(row)
-            if job.state in TERMINAL or job.state is JobState.CANCELLING or job.cancel_requested:
-                return job
-            if job.state is JobState.QUEUED:
-                changes: dict[str, Any] = {
-                    "state": JobState.CANCELLED.value, "finished_at": now, "next_check_at": None,
-                    "lease_owner": None, "lease_expires_at": None,
-                }
-                to_state = JobState.CANCELLED.value
-            else:
-                changes = {"cancel_requested": True, "next_check_at": now}
-                to_state = job.state.value
-            changes["updated_at"] = now
-            updated = conn.execute(
-                update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
-                .values(**changes).returning(*jobs.c)
-            ).one()
-            event_id = conn.execute(insert(events).returning(events.c.id), {
-                "job_id": job_id, "at": now, "from_state": job.state.value, "to_state": to_state,
-                "detail": json.dumps({"reason": "cancel requested by user"}),
-            }).scalar_one()
-            cancelled = job_from_row(updated)
-            if cancelled.state is not job.state and cancelled.state in self._announced:
-                conn.execute(insert(notifications), notification_row(cancelled, event_id, now))
-            return cancelled
-
-        return await self._db.run(work)
+        return await self._db.run(lambda conn: cancel_job(conn, job_id, now, self._announced))
 
     async def retry_job(self, job_id: str, now: datetime, installation_id: str) -> Job:
         """A new attempt of a failed or cancelled job: a queued job with a new identity, linked by ``retry_of``.
@@ -418,7 +373,7 @@ class SqlStore:
         a copy of the original's spec, and the new job's first event. Refused, with the reason, for a
         job that is not failed or cancelled, or that has been retried already (retry the newest).
         """
-        return await self._db.run(lambda conn: _retry(conn, job_id, now, installation_id, {}))
+        return await self._db.run(lambda conn: record_retry(conn, job_id, now, installation_id, {}))
 
     async def retry_marked_failures(self, now: datetime, installation_id: str) -> list[Job]:
         """Retry every failed job whose failing event asked for it (``auto_retry``) and that has no retry yet.
@@ -427,37 +382,15 @@ class SqlStore:
         this; a crash in between leaves the mark, and the call at the next start finds it. So an
         automatic retry is neither lost nor made twice (a job has at most one ``retry_of`` successor).
         """
-
-        later = jobs.alias("later")
-
-        def work(conn: Connection) -> list[Job]:
-            marked = conn.execute(
-                select(jobs.c.id).join(events, events.c.job_id == jobs.c.id).where(
-                    jobs.c.state == JobState.FAILED.value, events.c.to_state == JobState.FAILED.value,
-                    func.json_extract(events.c.detail, "$.auto_retry") == 1,
-                    ~select(later.c.id).where(later.c.retry_of == jobs.c.id).exists(),
-                ).order_by(jobs.c.finished_at)
-            ).scalars().all()
-            return [_retry(conn, job_id, now, installation_id, {"automatic": True}) for job_id in marked]
-
-        return await self._db.run(work)
+        return await self._db.run(lambda conn: retry_marked(conn, now, installation_id))
 
     async def resolve_rejection(self, rejection_id: str, now: datetime, resubmitted_as: str) -> Rejection:
         """Mark a rejection resolved by the resubmission of a fixed file named ``resubmitted_as``.
 
         A compare-and-set on ``resolved_at IS NULL``: a rejection is resolved once.
         """
+        return await self._db.run(lambda conn: resolve_rejection(conn, rejection_id, now, resubmitted_as))
 
-        def work(conn: Connection) -> Rejection:
-            row = conn.execute(
-                update(rejections).where(rejections.c.id == rejection_id, rejections.c.resolved_at.is_(None))
-                .values(resolved_at=now, resubmitted_as=resubmitted_as).returning(*rejections.c)
-            ).one_or_none()
-            if row is None:
-                raise OrchestratorError(f"rejection {rejection_id} does not exist or is resolved already")
-            return rejection_from_row(row)
-
-        return await self._db.run(work)
     # -- webhook sender -----------------------------------------------------------------------
 
     async def claim_notifications(self, now: datetime, lease: timedelta, limit: int) -> list[DueNotification]:
@@ -465,50 +398,12 @@ class SqlStore:
 
         Holding one is moving its next attempt past the lease, so a sender that dies mid-attempt
         leaves it to be retried once the lease is over, and no second sender takes it meanwhile.
-        Not fsync'ed: a hold matters only while this process lives.
         """
-        due = (
-            select(notifications.c.id)
-            .where(notifications.c.state == "pending", notifications.c.next_attempt_at <= now)
-            .order_by(notifications.c.next_attempt_at)
-            .limit(limit)
-        )
-        held = (
-            update(notifications)
-            .where(notifications.c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=now + lease)
-            .returning(notifications.c.id, notifications.c.job_id, notifications.c.type, notifications.c.payload,
-                       notifications.c.attempts, notifications.c.created_at)
-        )
-
-        def work(conn: Connection) -> list[DueNotification]:
-            rows = conn.execute(held).all()
-            return sorted((DueNotification(*row) for row in rows), key=lambda n: n.created_at)
-
-        return await self._db.run(work)
+        return await self._db.run(lambda conn: claim_notifications(conn, now, lease, limit))
 
     async def record_attempt(self, notification_id: str, attempt: DeliveryAttempt) -> None:
         """Record one delivery attempt and its consequence for the notification, in one transaction."""
-        finished = attempt.state != "pending"
-
-        def work(conn: Connection) -> None:
-            conn.execute(insert(notification_attempts), {
-                "notification_id": notification_id, "at": attempt.at, "outcome": attempt.outcome,
-                "status_code": attempt.status_code, "error": attempt.error and scrub(attempt.error),
-                "seconds": attempt.seconds,
-            })
-            conn.execute(
-                update(notifications)
-                .where(notifications.c.id == notification_id, notifications.c.state == "pending")
-                .values(
-                    state=attempt.state, attempts=notifications.c.attempts + 1,
-                    next_attempt_at=None if finished else attempt.next_attempt_at,
-                    last_error=attempt.error and scrub(attempt.error),
-                    finished_at=attempt.at if finished else None,
-                )
-            )
-
-        await self._db.run(work)
+        await self._db.run(lambda conn: record_attempt(conn, notification_id, attempt))
 
     async def prune(self, older_than: timedelta, now: datetime, *, dry_run: bool = False) -> PruneResult:
         """Delete the history of terminal jobs that finished more than ``older_than`` before ``now``.
@@ -517,25 +412,11 @@ class SqlStore:
         data, by far the biggest part), snapshots and events, in one transaction. Unfinished jobs are
         never touched. Freed pages are reused by later writes; the file shrinks only with VACUUM.
         """
-        doomed = select(jobs.c.id).where(
-            jobs.c.state.in_([s.value for s in TERMINAL]), jobs.c.finished_at < now - older_than
-        )
+        return await self._db.run(lambda conn: prune_jobs(conn, older_than, now, dry_run=dry_run))
 
-        def work(conn: Connection) -> PruneResult:
-            job_ids = tuple(conn.execute(doomed.order_by(jobs.c.finished_at)).scalars().all())
-            counts = {
-                table.name: int(
-                    conn.scalar(select(func.count()).select_from(table).where(table.c.job_id.in_(doomed))) or 0
-                )
-                for table in (events, snapshots)
-            }
-            if job_ids and not dry_run:
-                for table in (events, snapshots, job_specs):
-                    conn.execute(table.delete().where(table.c.job_id.in_(doomed)))
-                conn.execute(jobs.delete().where(jobs.c.id.in_(doomed)))
-            return PruneResult(job_ids, counts["events"], counts["snapshots"])
-
-        return await self._db.run(work)
+    async def housekeeping(self) -> str | None:
+        """Keep the WAL bounded (readers holding old snapshots can make it grow without limit)."""
+        return "wal_checkpointed" if await self.checkpoint_wal(self._wal_checkpoint_bytes, self._wal) else None
 
     async def checkpoint_wal(self, max_bytes: int, wal_path: Path) -> bool:
         """Checkpoint and truncate the WAL when it has grown past ``max_bytes``; true when it was reset.
@@ -565,7 +446,106 @@ class SqlStore:
         return await self._db.run_outside_transaction(work)
 
 
-def _retry(conn: Connection, job_id: str, now: datetime, installation_id: str, detail: Mapping[str, Any]) -> Job:
+def step_columns(job: Job, now: datetime, changes: JobChanges, *, to: JobState | None, release: bool) -> dict[str, Any]:
+    """Every column a step writes: its ``changes`` (texts scrubbed of secrets), the state, the lease.
+
+    Raises :class:`StaleWrite` for a move the lifecycle does not allow from the state ``job`` shows.
+    """
+    if to is not None and not can_transition(job.state, to):
+        raise StaleWrite(job.id, job.state.value, to.value)
+    columns: dict[str, Any] = {k: scrub(v) if isinstance(v, str) else v for k, v in changes.columns().items()}
+    columns["updated_at"] = now
+    if to is not None:
+        columns["state"] = to.value
+        if to in TERMINAL:
+            columns.update(finished_at=now, next_check_at=None, cancel_requested=False)
+    if release:
+        columns.update(lease_owner=None, lease_expires_at=None)
+    return columns
+
+
+def _upsert(conn: Connection) -> Any:
+    """The dialect's INSERT with ``ON CONFLICT`` (SQLite and PostgreSQL spell it alike)."""
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def record_heartbeat(conn: Connection, daemon: DaemonInfo, now: datetime) -> None:
+    """The daemon's row: written whole at its first heartbeat, then only ``heartbeat_at`` moves."""
+    statement = _upsert(conn)(daemons).values(
+        id=daemon.id, host=daemon.host, pid=daemon.pid, spool=daemon.spool, started_at=now, heartbeat_at=now,
+    )
+    conn.execute(statement.on_conflict_do_update(index_elements=[daemons.c.id],
+                                                 set_={"heartbeat_at": statement.excluded.heartbeat_at}))
+
+
+def record_daemon_stopped(conn: Connection, daemon_id: str, now: datetime) -> None:
+    """Stamp a clean stop on the daemon's row."""
+    conn.execute(update(daemons).where(daemons.c.id == daemon_id).values(stopped_at=now, heartbeat_at=now))
+
+
+def share_pause(conn: Connection, api: str, until: datetime | None, by: str) -> datetime | None:
+    """Raise the shared pause of ``api`` to ``until`` (never lowers it); the pause in force afterwards."""
+    if until is not None:
+        statement = _upsert(conn)(api_pauses).values(api=api, paused_until=until, set_by=by)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=[api_pauses.c.api],
+            set_={"paused_until": statement.excluded.paused_until, "set_by": statement.excluded.set_by},
+            where=statement.excluded.paused_until > api_pauses.c.paused_until,
+        ))
+    paused_until: datetime | None = conn.scalar(select(api_pauses.c.paused_until).where(api_pauses.c.api == api))
+    return paused_until
+
+
+def add_rejection(conn: Connection, new: NewRejection, now: datetime) -> Rejection:
+    """Record a rejected file in ``conn``'s transaction (see :meth:`SqlStore.add_rejection`)."""
+    values = {
+        "id": new_rejection_id(), "file": scrub(new.file), "rejected_file": new.rejected_file,
+        "field": new.field, "problem": scrub(new.problem), "duplicate_of": new.duplicate_of,
+        "intake_id": new.intake_id, "rejected_at": now,
+    }
+    conn.execute(_upsert(conn)(rejections).values(**values).on_conflict_do_nothing(
+        index_elements=[rejections.c.intake_id]))
+    return rejection_from_row(conn.execute(select(rejections).where(rejections.c.intake_id == new.intake_id)).one())
+
+
+def rejection_by_intake_id(conn: Connection, intake_id: str) -> Rejection | None:
+    """The rejection an intake claim recorded, if any."""
+    row = conn.execute(select(rejections).where(rejections.c.intake_id == intake_id)).one_or_none()
+    return None if row is None else rejection_from_row(row)
+
+
+def resolve_rejection(conn: Connection, rejection_id: str, now: datetime, resubmitted_as: str) -> Rejection:
+    """Mark a rejection resolved, once (see :meth:`SqlStore.resolve_rejection`)."""
+    row = conn.execute(
+        update(rejections).where(rejections.c.id == rejection_id, rejections.c.resolved_at.is_(None))
+        .values(resolved_at=now, resubmitted_as=resubmitted_as).returning(*rejections.c)
+    ).one_or_none()
+    if row is None:
+        raise OrchestratorError(f"rejection {rejection_id} does not exist or is resolved already")
+    return rejection_from_row(row)
+
+
+def retry_marked(conn: Connection, now: datetime, installation_id: str) -> list[Job]:
+    """The retries of failed jobs marked ``auto_retry`` that have none yet (:meth:`SqlStore.retry_marked_failures`)."""
+    later = jobs.alias("later")
+    marked = conn.execute(
+        select(jobs.c.id).join(events, events.c.job_id == jobs.c.id).where(
+            jobs.c.state == JobState.FAILED.value, events.c.to_state == JobState.FAILED.value,
+            _marked_auto_retry(conn),
+            ~select(later.c.id).where(later.c.retry_of == jobs.c.id).exists(),
+        ).order_by(jobs.c.finished_at)
+    ).scalars().all()
+    return [record_retry(conn, job_id, now, installation_id, {"automatic": True}) for job_id in marked]
+
+
+def _marked_auto_retry(conn: Connection) -> Any:
+    """``events.detail`` (JSON text) holds ``"auto_retry": true``, in the dialect's JSON functions."""
+    if conn.dialect.name == "postgresql":
+        return cast(events.c.detail, JSONB)["auto_retry"].astext == "true"
+    return func.json_extract(events.c.detail, "$.auto_retry") == 1
+
+
+def record_retry(conn: Connection, job_id: str, now: datetime, installation_id: str, detail: Mapping[str, Any]) -> Job:
     """The rows of a retry of ``job_id`` (see :meth:`SqlStore.retry_job`), inside the caller's transaction."""
     row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
     if row is None:
@@ -602,6 +582,115 @@ def _retry(conn: Connection, job_id: str, now: datetime, installation_id: str, d
         "detail": json.dumps({"retry_of": original.id, "source_file": original.source_file, **detail}),
     })
     return job_from_row(inserted)
+
+
+def job_by_intake_id(conn: Connection, intake_id: str) -> Job | None:
+    """The job an intake claim recorded, if any."""
+    row = conn.execute(select(jobs).where(jobs.c.intake_id == intake_id)).one_or_none()
+    return None if row is None else job_from_row(row)
+
+
+def request_body(conn: Connection, job_id: str) -> dict[str, Any]:
+    """The create request body recorded for the job."""
+    body = conn.scalar(select(job_specs.c.body).where(job_specs.c.job_id == job_id))
+    if body is None:
+        raise OrchestratorError(f"job {job_id} has no recorded spec")
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+def cancel_job(conn: Connection, job_id: str, now: datetime, announced: Announced) -> Job:
+    """A user's cancel of one job, in ``conn``'s transaction (see :meth:`SqlStore.request_cancel`)."""
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
+    if row is None:
+        raise OrchestratorError(f"no job {job_id}")
+    job = job_from_row(row)
+    if job.state in TERMINAL or job.state is JobState.CANCELLING or job.cancel_requested:
+        return job
+    if job.state is JobState.QUEUED:
+        changes: dict[str, Any] = {
+            "state": JobState.CANCELLED.value, "finished_at": now, "next_check_at": None,
+            "lease_owner": None, "lease_expires_at": None,
+        }
+        to_state = JobState.CANCELLED.value
+    else:
+        changes = {"cancel_requested": True, "next_check_at": now}
+        to_state = job.state.value
+    changes["updated_at"] = now
+    updated = conn.execute(
+        update(jobs).where(jobs.c.id == job_id, jobs.c.state == job.state.value)
+        .values(**changes).returning(*jobs.c)
+    ).one()
+    event_id = conn.execute(insert(events).returning(events.c.id), {
+        "job_id": job_id, "at": now, "from_state": job.state.value, "to_state": to_state,
+        "detail": json.dumps({"reason": "cancel requested by user"}),
+    }).scalar_one()
+    cancelled = job_from_row(updated)
+    if cancelled.state is not job.state and cancelled.state in announced:
+        conn.execute(insert(notifications), notification_row(cancelled, event_id, now))
+    return cancelled
+
+
+def claim_notifications(conn: Connection, now: datetime, lease: timedelta, limit: int) -> list[DueNotification]:
+    """Hold up to ``limit`` due pending notifications for ``lease`` (see :meth:`SqlStore.claim_notifications`)."""
+    due = (
+        select(notifications.c.id)
+        .where(notifications.c.state == "pending", notifications.c.next_attempt_at <= now)
+        .order_by(notifications.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)  # several daemons' senders take different rows
+    held = (
+        update(notifications)
+        .where(notifications.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + lease)
+        .returning(notifications.c.id, notifications.c.job_id, notifications.c.type, notifications.c.payload,
+                   notifications.c.attempts, notifications.c.created_at)
+    )
+    rows = conn.execute(held).all()
+    return sorted((DueNotification(*row) for row in rows), key=lambda n: n.created_at)
+
+
+def record_attempt(conn: Connection, notification_id: str, attempt: DeliveryAttempt) -> None:
+    """One delivery attempt and its consequence for the notification (see :meth:`SqlStore.record_attempt`)."""
+    finished = attempt.state != "pending"
+    conn.execute(insert(notification_attempts), {
+        "notification_id": notification_id, "at": attempt.at, "outcome": attempt.outcome,
+        "status_code": attempt.status_code, "error": attempt.error and scrub(attempt.error),
+        "seconds": attempt.seconds,
+    })
+    conn.execute(
+        update(notifications)
+        .where(notifications.c.id == notification_id, notifications.c.state == "pending")
+        .values(
+            state=attempt.state, attempts=notifications.c.attempts + 1,
+            next_attempt_at=None if finished else attempt.next_attempt_at,
+            last_error=attempt.error and scrub(attempt.error),
+            finished_at=attempt.at if finished else None,
+        )
+    )
+
+
+def prune_jobs(conn: Connection, older_than: timedelta, now: datetime, *, dry_run: bool) -> PruneResult:
+    """The history of terminal jobs finished before ``now - older_than``, removed in ``conn``'s transaction."""
+    doomed = select(jobs.c.id).where(
+        jobs.c.state.in_([s.value for s in TERMINAL]), jobs.c.finished_at < now - older_than
+    )
+    job_ids = tuple(conn.execute(doomed.order_by(jobs.c.finished_at)).scalars().all())
+    counts = {
+        table.name: int(
+            conn.scalar(select(func.count()).select_from(table).where(table.c.job_id.in_(doomed))) or 0
+        )
+        for table in (events, snapshots)
+    }
+    if job_ids and not dry_run:
+        for table in (events, snapshots, job_specs):
+            conn.execute(table.delete().where(table.c.job_id.in_(doomed)))
+        conn.execute(jobs.delete().where(jobs.c.id.in_(doomed)))
+        # Daemons silent (stopped, or dead) for as long: their rows only record who ran once.
+        conn.execute(daemons.delete().where(daemons.c.heartbeat_at < now - older_than))
+    return PruneResult(job_ids, counts["events"], counts["snapshots"])
 
 
 def _insert_job(driver: sqlite3.Connection, new: NewJob, now: datetime) -> Job | DuplicateJob:

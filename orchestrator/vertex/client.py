@@ -178,6 +178,7 @@ async def open_vertex_client(
     *,
     storage_url: str | None = None,
     auth: Auth | None = None,
+    throttle: Throttle | None = None,
     on_response: Callable[[str, int | None], None] = unreported,
 ) -> AsyncIterator[VertexClient]:
     """The client and its session for the lifetime of the block.
@@ -186,6 +187,7 @@ async def open_vertex_client(
     ``storage_url`` ``[vertex] storage_url``. An empty storage URL is Google's when the API is Google's
     (a ``*.googleapis.com`` host), else the API's own: an emulator serves Cloud Storage on its port, and
     training data meant for it must never go to Google by default.
+    ``throttle`` defaults to one for the ``[api]`` limits (the daemon passes its own, shared with its peers).
     """
     url = api_url or api.base_url
     if url == EMBEDDED_EMULATOR or not url.startswith(("http://", "https://")):
@@ -195,7 +197,7 @@ async def open_vertex_client(
     timeout = aiohttp.ClientTimeout(total=api.timeout or None)
     connector = aiohttp.TCPConnector(limit=api.max_in_flight)
     # One throttle for both: ``[api]`` limits count every request, and a 429 (from either) pauses all.
-    throttle = Throttle.from_settings(api)
+    throttle = throttle if throttle is not None else Throttle.from_settings(api)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector, raise_for_status=False) as session:
         transport = ApiTransport(session, credentials, throttle, api.timeout, on_response)
         yield VertexClient(transport, url, storage, f"projects/{vertex.project}/locations/{vertex.location}")

@@ -166,8 +166,10 @@ async def add_job(store: SqlStore, index: int = 0, *, data: bytes | None = None,
 async def all_jobs(store: SqlStore) -> list[Job]:
     """Every job row, oldest first (a read through the writer, as the tests own the database)."""
     from orchestrator.store.sql import job_from_row
+    from tests.conftest import run_on_store
 
-    rows = await store._db.run(lambda conn: conn.execute(jobs_table.select().order_by(jobs_table.c.created_at)).all())
+    query = jobs_table.select().order_by(jobs_table.c.created_at)
+    rows = await run_on_store(store, lambda conn: conn.execute(query).all())
     return [job_from_row(row) for row in rows]
 
 

@@ -87,9 +87,9 @@ async def _start(store: SqlStore, job: Job, now: datetime) -> Job:
     )
 
 
-async def build_database(path: Path) -> SampleJobs:
-    """Write the sample jobs into a fresh, migrated database at ``path``."""
-    async with open_store(DatabaseSettings(path=path)) as store:
+async def build_database(where: Path | DatabaseSettings) -> SampleJobs:
+    """Write the sample jobs into a fresh, migrated database: a SQLite file at ``where``, or those settings'."""
+    async with open_store(where if isinstance(where, DatabaseSettings) else DatabaseSettings(path=where)) as store:
         old = NOW - timedelta(days=45)
         old_job = await _start(store, await store.add_job(new_job("old", display_name="last quarter"), old), old)
         old_job = await _claim(store, old_job, old)

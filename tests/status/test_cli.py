@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import replace
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import pytest
 from rich.console import Console
 
 from orchestrator.cli import main
+from orchestrator.config import DatabaseSettings
 from orchestrator.jobs import Job, JobState
 from orchestrator.report import loss_chart
 from orchestrator.status.watch import watch
-from orchestrator.store import StatusReader
+from orchestrator.store import StatusReader, open_store
 from orchestrator.store.connection import reader_engine
-from tests.status.conftest import SampleJobs, losses
+from orchestrator.store.daemons import DaemonInfo
+from tests.status.conftest import NOW, SampleJobs, losses
 
 Sample = tuple[Path, SampleJobs]
 
@@ -31,7 +34,7 @@ STATUS_KEYS = {
     "stall_timeout", "error_code", "error_status", "error_message", "created_at", "updated_at", "submitted_at",
     "started_at", "last_progress_at", "finished_at", "retry_of", "remote_job", "remote_substate", "billable_tokens",
     "model_name", "endpoint", "training_data_uri", "validation_data_uri", "submit_sent_at", "working_since",
-    "dataset_example_count", "estimated_cost",
+    "dataset_example_count", "estimated_cost", "held_by", "held_until",
 }
 
 
@@ -247,3 +250,33 @@ async def test_watch_with_nothing_active_says_so() -> None:
 
 async def _no_wait(_seconds: float) -> None:
     await asyncio.sleep(0)
+
+
+def test_daemons_lists_each_daemon_with_its_status_and_the_jobs_it_holds(
+    sample_db: Sample, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One daemon alive and taking a step of the running job, one that died, one that stopped cleanly."""
+    path, ids = sample_db
+    now = NOW  # the CLI's clock in these tests
+
+    async def record() -> None:
+        async with open_store(DatabaseSettings(path=path)) as store:
+            await store.heartbeat(DaemonInfo("alive:1:a", "alive", 1, "/spool/a"), now)
+            await store.heartbeat(DaemonInfo("dead:2:b", "dead", 2, "/spool/b"), now - timedelta(minutes=5))
+            await store.heartbeat(DaemonInfo("gone:3:c", "gone", 3, "/spool/c"), now - timedelta(minutes=9))
+            await store.daemon_stopped("gone:3:c", now - timedelta(minutes=8))
+            due = now + timedelta(days=1)
+            claimed = await store.claim_due("alive:1:a", due, timedelta(days=2), 10, 0)
+            assert ids.running in [job.id for job in claimed]
+
+    asyncio.run(record())
+    listed = json.loads(run(capsys, "daemons", "--database", str(path), "--json"))
+    table = run(capsys, "daemons", "--database", str(path))
+    status = run(capsys, "status", "--database", str(path))
+
+    assert [(d["id"], d["status"], d["jobs_held"]) for d in listed] == [
+        ("alive:1:a", "running", 1), ("dead:2:b", "dead", 0), ("gone:3:c", "stopped", 0),
+    ]
+    assert "dead" in table and "/spool/b" in table
+    [line] = [line for line in status.splitlines() if line.startswith(ids.running)]
+    assert "alive:1" in line  # the daemon taking the job's current step

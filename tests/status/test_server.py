@@ -1,10 +1,13 @@
-"""The HTTP status endpoint: health semantics on a hand-moved clock, metric names, readiness, /jobs, /rejections."""
+"""The HTTP status endpoint: health semantics on a hand-moved clock, metric names, readiness, /jobs, /rejections,
+/daemons."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +21,8 @@ from orchestrator.gemini.client import open_tuning_api
 from orchestrator.gemini.throttle import Throttle
 from orchestrator.status.metrics import Metrics
 from orchestrator.status.server import Health, StatusContext, create_app, running_status_server
-from orchestrator.store import open_reader
+from orchestrator.store import open_reader, open_store
+from orchestrator.store.daemons import DaemonInfo
 from tests.status.conftest import SampleJobs, build_database
 
 #: Every metric family ``/metrics`` exports (names as the text format's ``# TYPE`` lines give them).
@@ -35,6 +39,8 @@ METRIC_NAMES = {
     "orchestrator_last_write_age_seconds": "gauge",
     "orchestrator_webhook_attempts": "counter",
     "orchestrator_webhook_notifications": "gauge",
+    "orchestrator_daemons": "gauge",
+    "orchestrator_daemon_heartbeat_age_seconds": "gauge",
 }
 
 
@@ -177,6 +183,23 @@ async def test_rejections_lists_rejected_files_like_rejected_json(served: Served
     assert rejection["id"] == served.ids.rejection and rejection["field"] == "tuning_task.hyperparameters.epoch_count"
     assert len(json.loads((await served.get("/rejections?all=1&limit=5"))[1])) == 1
     assert (await served.get("/rejections?limit=many"))[0] == 400
+
+
+async def test_daemons_and_their_heartbeats_are_served_and_exported(served: Served, tmp_path: Path) -> None:
+    """``/daemons`` is ``daemons --json``; ``/metrics`` has each unstopped daemon's heartbeat age, so a
+    dead daemon shows on a live one's metrics."""
+    now = datetime.now(UTC)
+    async with open_store(DatabaseSettings(path=tmp_path / "status.db")) as store:
+        await store.heartbeat(DaemonInfo("live:1:a", "live", 1, "/spool"), now)
+        await store.heartbeat(DaemonInfo("dead:2:b", "dead", 2, "/spool"), now - timedelta(minutes=2))
+    status, body = await served.get("/daemons")
+    _, metrics = await served.get("/metrics")
+
+    assert status == 200
+    assert [(d["id"], d["status"]) for d in json.loads(body)] == [("live:1:a", "running"), ("dead:2:b", "dead")]
+    assert 'orchestrator_daemons{status="dead"} 1.0' in metrics
+    [age] = re.findall(r'orchestrator_daemon_heartbeat_age_seconds\{daemon="dead:2:b"\} ([0-9.]+)', metrics)
+    assert float(age) >= 120
 
 
 async def test_the_client_reports_requests_by_route_and_status() -> None:

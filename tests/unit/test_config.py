@@ -84,6 +84,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
          "base_model = 'models/gemini-1.5-flash-001-tuning'\n", "vertex.base_model", "Gemini API model name"),
         ("[api]\nbackend = 'vertex'\n[vertex]\nproject = 'my-project'\nstaging_uri = 'gs://bucket'\n"
          "base_model = 'gemini-2.5-flsh'\n", "vertex.base_model", "not a stable Gemini text model"),
+        ("[database]\nurl = 'mysql://me:hunter2hunter2@db/x'\n", "database.url", "must be a postgresql:// URL"),
+        ("[database]\nurl = 'db.internal:5432'\n", "database.url", "is not a database URL"),
+        ("[database]\nurl = 'postgresql://me@db.internal'\n", "database.url", "names no database"),
     ],
 )
 def test_a_wrong_key_or_value_names_the_key_and_the_file(tmp_path: Path, text: str, key: str, problem: str) -> None:
@@ -97,6 +100,7 @@ def test_a_wrong_key_or_value_names_the_key_and_the_file(tmp_path: Path, text: s
     assert caught.value.key == key
     assert str(path) in str(caught.value)
     assert problem in caught.value.problem
+    assert "hunter2" not in str(caught.value)  # a database URL's password is never repeated
 
 
 def test_a_bad_environment_value_names_the_variable() -> None:
