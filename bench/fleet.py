@@ -6,8 +6,9 @@ migrated status database as ``running``, each with its operation name and a firs
 over one ``poll_max_interval``: the steady state of a daemon that has been running a while, reached in
 seconds instead of by ingesting N files first (scenario 3 measures intake). Then the real daemon
 (``run_daemon``, default settings except ``requests_per_second = 0`` and ``max_active_jobs``) runs in a
-child process that counts, without changing behaviour, each poll's lateness (the instant its GET starts
-minus the ``next_check_at`` it was due at) and each SQLite transaction (all run in the writer thread).
+child process that counts, without changing behaviour, each poll's lateness (the instant its poll step
+starts, just before its GET, minus the ``next_check_at`` it was due at) and each database transaction
+(SQLite: all run in the writer thread; PostgreSQL: each pool thread's, see ``bench/fleet_pg.py``).
 After a warm-up of
 100 s (the first cycle catches up with the daemon's own start-up, which bench/restart.py measures,
 and the polls made late then come due together once more a cycle later), a window of ``--window``
@@ -89,16 +90,19 @@ async def create_remote_jobs(url: str, count: int, prefix: str) -> list[tuple[st
     return out
 
 
-def seed_database(database: Path, remote: list[tuple[str, str]], spread: float) -> None:
-    """Migrate a fresh database and record every remote job as running, first checks spread over ``spread`` s."""
+def seed_database(database: Path | str, remote: list[tuple[str, str]], spread: float) -> None:
+    """Migrate a fresh database (a SQLite file, or a PostgreSQL URL) and record every remote job as running,
+    first checks spread over ``spread`` s."""
     from sqlalchemy import create_engine, insert
+    from sqlalchemy.engine import make_url
 
     from orchestrator.store import migrate
     from orchestrator.store.schema import job_specs, jobs
 
-    migrate(database)
+    url = make_url(database if isinstance(database, str) else f"sqlite:///{database}")
+    migrate(database if isinstance(database, Path) else url)
     now = datetime.now(UTC)
-    engine = create_engine(f"sqlite:///{database}")
+    engine = create_engine(url)
     rows, specs = [], []
     for i, (model_id, operation) in enumerate(remote):
         job_id = f"{i:012x}"
@@ -147,19 +151,20 @@ def _child_daemon(config: Path, report: Path) -> None:
     from orchestrator.daemon import run_daemon
     from orchestrator.scheduler import Scheduler
     from orchestrator.store.connection import WriterThread
+    from orchestrator.store.postgres import PostgresStore
 
     counters = _Counters(lateness=[], late_at=[], since=time.time())
-    read_remote = Scheduler._read_remote
-    transactions = WriterThread._transaction, WriterThread._driver_transaction
+    poll = Scheduler._poll
+    transactions = WriterThread._transaction, WriterThread._driver_transaction, PostgresStore._transaction
 
-    async def counted_read_remote(self: Scheduler, job: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counted_poll(self: Scheduler, job: Any, *args: Any, **kwargs: Any) -> Any:
         if job.next_check_at is not None:
             now = time.time()
             counters.lateness.append(now - job.next_check_at.timestamp())
             if counters.lateness[-1] > 1.0:
                 counters.late_at.append(now)
         counters.polls += 1
-        return await read_remote(self, job, *args, **kwargs)
+        return await poll(self, job, *args, **kwargs)
 
     def counted(transaction: Any) -> Any:
         def counted_transaction(self: WriterThread, *args: Any) -> Any:
@@ -169,9 +174,10 @@ def _child_daemon(config: Path, report: Path) -> None:
 
         return counted_transaction
 
-    Scheduler._read_remote = counted_read_remote  # type: ignore[method-assign]
+    Scheduler._poll = counted_poll  # type: ignore[method-assign]
     WriterThread._transaction = counted(transactions[0])  # type: ignore[method-assign]
     WriterThread._driver_transaction = counted(transactions[1])  # type: ignore[method-assign]
+    PostgresStore._transaction = counted(transactions[2])  # type: ignore[method-assign]
 
     def dump(_signum: int, _frame: Any) -> None:
         now = time.time()

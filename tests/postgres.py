@@ -77,6 +77,20 @@ class PostgresServer:
 
     port: int
     password: str
+    data: Path  #: the cluster's data directory
+
+    def server_pids(self) -> list[int]:
+        """The postmaster and its children (backends, writers): for measuring the server's CPU."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == postmaster:
+                pids.append(int(stat.parent.name))
+        return pids
 
     def url(self, database: str, *, with_password: bool = True) -> str:
         """The SQLAlchemy URL of ``database`` (psycopg 3 driver)."""
@@ -137,10 +151,13 @@ class _Cluster:
         pwfile.unlink()
         self._check(result, "initdb")
 
-    def start(self, port: int) -> None:
+    def start(self, port: int, *, durable: bool) -> None:
         # Durability is the deployment's business, not the tests': no fsync makes a test database cheap.
+        # A benchmark asks for a durable server (PostgreSQL's defaults), as SQLite's writer is.
         options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='{self.root}'"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   " -c max_connections=200")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._check(self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
                              "-w", "-t", str(START_TIMEOUT), "start"), "pg_ctl start")
 
@@ -149,8 +166,11 @@ class _Cluster:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """A fresh cluster on a free port for the duration of the block; stopped and deleted afterwards."""
+def running_postgres(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """A fresh cluster on a free port for the duration of the block; stopped and deleted afterwards.
+
+    ``durable`` keeps PostgreSQL's fsync'ed commits (for benchmarks); tests run without them.
+    """
     bindir = find_bindir()
     root = Path(tempfile.mkdtemp(prefix="orchestrator-pg-"))
     cluster = _Cluster(root, bindir)
@@ -160,12 +180,12 @@ def running_postgres() -> Iterator[PostgresServer]:
         for attempt in range(3):  # the free port may be taken between the probe and the start
             port = free_port()
             try:
-                cluster.start(port)
+                cluster.start(port, durable=durable)
                 break
             except PostgresUnavailable:
                 if attempt == 2:
                     raise
-        yield PostgresServer(port=port, password=password)
+        yield PostgresServer(port=port, password=password, data=cluster.data)
     finally:
         if cluster.data.exists():
             cluster.stop()
