@@ -36,11 +36,7 @@ from orchestrator.store.sql import job_from_row
 MAX_MATCHES_SHOWN = 10
 #: Where each service's stored body keeps its hyper-parameters: the ``tunedModels.create`` request, or
 #: the Vertex contract's ``{"tuningJob": …}``.
-_HYPERPARAMETER_PATHS = ("$.tuningTask.hyperparameters", "$.tuningJob.supervisedTuningSpec.hyperParameters")
-#: The first of them present, as JSON text, extracted by the database (NULL when neither is).
-_HYPERPARAMETERS = func.coalesce(*(func.json_extract(job_specs.c.body, path) for path in _HYPERPARAMETER_PATHS)).label(
-    "hyperparameters"
-)
+_HYPERPARAMETER_PATHS = (("tuningTask", "hyperparameters"), ("tuningJob", "supervisedTuningSpec", "hyperParameters"))
 
 
 def _one_match(kind: str, ref: str, matches: list[str]) -> None:
@@ -117,6 +113,15 @@ class StatusReader:
         value: ColumnElement[Any] = func.json_extract(jobs.c.labels, f'$."{key}"')
         return value
 
+    def _hyperparameters(self) -> ColumnElement[Any]:
+        """The first of :data:`_HYPERPARAMETER_PATHS` present in the stored body, as JSON text extracted by
+        the database (NULL when neither is): SQLite's ``json_extract``, PostgreSQL's ``#>>``."""
+        if self._postgresql:
+            found = [cast(job_specs.c.body, JSONB)[path].astext for path in _HYPERPARAMETER_PATHS]
+        else:
+            found = [func.json_extract(job_specs.c.body, "$." + ".".join(path)) for path in _HYPERPARAMETER_PATHS]
+        return func.coalesce(*found).label("hyperparameters")
+
     async def schema_revision(self) -> str | None:
         """The schema revision the migrations have reached; None before the first one is recorded."""
         async with self._engine.connect() as conn:
@@ -181,14 +186,13 @@ class StatusReader:
         """The full record of one job."""
         job = await self.resolve(ref)
         async with self._engine.connect() as conn:
-            # The body can be 20 MB: SQLite picks the hyper-parameters out (in C, in the driver's
-            # thread), so the event loop of a status page never parses it.
+            # The body can be 20 MB: the database picks the hyper-parameters out, so the event loop of
+            # a status page never parses it.
             spec = (
                 await conn.execute(
-                    # The hyper-parameters are read by SQLite's JSON functions, in the reader's thread: the
-                    # body holds the training data (tens of MB), and parsing it here would hold the GIL,
-                    # and so the status server's event loop, for most of a second.
-                    select(job_specs.c.example_count, job_specs.c.file_bytes, _HYPERPARAMETERS).where(
+                    # Parsing the body here would hold the GIL, and so the status server's event loop,
+                    # for most of a second.
+                    select(job_specs.c.example_count, job_specs.c.file_bytes, self._hyperparameters()).where(
                         job_specs.c.job_id == job.id
                     )
                 )
@@ -298,7 +302,7 @@ class StatusReader:
 
 
 def _hyperparameters(extracted: str | None) -> Mapping[str, Any]:
-    """The hyper-parameters :data:`_HYPERPARAMETERS` extracted, in either service's shape (empty when absent)."""
+    """The hyper-parameters the query extracted, in either service's shape (empty when absent)."""
     value = json.loads(extracted) if extracted else None
     return value if isinstance(value, Mapping) else {}
 

@@ -89,6 +89,9 @@ async def test_two_daemons_share_the_queue_and_the_active_job_cap(tmp_path: Path
         stats = await emulator_admin(url, "stats")
         async with open_reader(second.database) as reader:
             stopped = await reader.daemons()
+            # What `orchestrator show` and `status --label` read, on PostgreSQL too.
+            detail = await reader.detail(jobs[0].id)
+            labelled = await reader.list_jobs(labels={"team": "search"})
 
     assert {job.state for job in jobs} == {JobState.SUCCEEDED}
     assert [job.job_key for job in jobs].count("nightly-1") == 1
@@ -102,6 +105,9 @@ async def test_two_daemons_share_the_queue_and_the_active_job_cap(tmp_path: Path
     assert sorted(d.spool for d in running) == sorted(str(each.spool.path) for each in (first, second))
     assert [d.status(now) for d in running] == ["running", "running"]
     assert [d.status(now) for d in stopped] == ["stopped", "stopped"]  # a clean stop is recorded
+    assert detail.job.id == jobs[0].id and detail.hyperparameters == {"batchSize": 2, "learningRate": 0.001,
+                                                                      "epochCount": 5}
+    assert labelled == []
 
 
 class FakeThrottle:
